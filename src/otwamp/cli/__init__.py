@@ -1,0 +1,1 @@
+"""The ``otwamp`` command line (layer 8)."""

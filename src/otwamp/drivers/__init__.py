@@ -1,0 +1,1 @@
+"""I/O drivers (layer 6): sockets, kernel timestamps, clocks, asyncio glue."""

@@ -1,0 +1,1 @@
+"""Results: per-packet records, metrics and reports (layer 7)."""

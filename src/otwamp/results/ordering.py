@@ -1,0 +1,42 @@
+"""Duplicates and reordering of a packet stream (RFC 4737)."""
+
+from collections.abc import Hashable, Iterable, Iterator
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+def first_copies(keys: Iterable[K]) -> Iterator[K]:
+    """Each key at its first arrival; later copies are duplicates (RFC 4737 §3.6)."""
+    seen: set[K] = set()
+    for key in keys:
+        if key not in seen:
+            seen.add(key)
+            yield key
+
+
+def reordered_flags(seqs: Iterable[int]) -> list[bool]:
+    """Type-P-Reordered of each packet, in arrival order (RFC 4737 §3.3).
+
+    A packet is reordered when its sequence number is below NextExp, the
+    largest sequence number seen so far plus one; the first packet is in
+    order (§3.6). Pass first copies only: a duplicate would count as reordered.
+    """
+    flags = []
+    next_exp: int | None = None
+    for seq in seqs:
+        late = next_exp is not None and seq < next_exp
+        if not late:
+            next_exp = seq + 1
+        flags.append(late)
+    return flags
+
+
+def count_reordered(seqs: Iterable[int]) -> int:
+    """Number of reordered packets among first copies, in arrival order (RFC 4737 §3.3)."""
+    return sum(reordered_flags(seqs))
+
+
+def reordered_ratio(reordered: int, received: int) -> float | None:
+    """Type-P-Reordered-Ratio-Stream R = reordered / received (RFC 4737 §4.1.3)."""
+    return reordered / received if received else None

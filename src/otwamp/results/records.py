@@ -1,0 +1,68 @@
+"""Per-packet records of a TWAMP session, the input of every metric and report.
+
+Times are integers of nanoseconds since the Unix epoch, converted from the
+packets' NTP timestamps (RFC 5357 §4.1.2, §4.2.1) or taken from the kernel.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """One timestamp with its Error Estimate (RFC 4656 §4.1.2)."""
+
+    ns: int
+    sync: bool
+    error: float  # seconds, from the Error Estimate's Scale and Multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A test packet the Session-Sender sent."""
+
+    seq: int
+    t1: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reflected packet received by the Session-Sender (RFC 5357 §4.2.1).
+
+    t1: Sender Timestamp, t2: Receive Timestamp, t3: reflector Timestamp,
+    t4: the sender's kernel receive time. ``sender_ttl`` is the TTL/Hop Limit
+    of the sender's packet as the reflector saw it; ``ttl`` that of the reply
+    as the sender saw it (None when the kernel did not report it).
+    """
+
+    sender_seq: int
+    reflector_seq: int
+    t1: Stamp
+    t2: Stamp
+    t3: Stamp
+    t4: Stamp
+    sender_ttl: int
+    ttl: int | None
+
+
+@dataclass(slots=True)
+class Dropped:
+    """Counts of received datagrams that were not accepted as replies."""
+
+    truncated: int = 0
+    wrong_source: int = 0
+    unknown_seq: int = 0
+    auth_failures: int = 0
+
+
+@dataclass(slots=True)
+class TwampSessionRecord:
+    """Everything one TWAMP-Test session produced, in arrival order."""
+
+    sid: bytes
+    mode: str
+    key_source: str
+    sent: list[Sent] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    dropped: Dropped = field(default_factory=Dropped)
+    completed: bool = True  # False when the session ended early (server vanished)
+    initial_ttl: int = 255  # TTL the sender and reflector set on their packets
