@@ -5,10 +5,22 @@ from pathlib import Path
 from typing import Any
 
 from otwamp.cli.addresses import parse_endpoint, parse_port_range
+from otwamp.cli.modes import modes_word, parse_modes
 from otwamp.drivers.twamp_server import TWAMP_PORT, ServerSettings
 from otwamp.errors import ConfigError
+from otwamp.keys.passphrase import PassphraseFile
+from otwamp.wire.registry import TwampMode
 
-_KEYS = {"listen", "test_ports", "max_control_sessions", "control_timeout", "refwait"}
+_KEYS = {
+    "listen",
+    "test_ports",
+    "max_control_sessions",
+    "control_timeout",
+    "refwait",
+    "modes",
+    "keyfile",
+    "count",
+}
 
 
 def load_server_config(path: Path) -> dict[str, Any]:
@@ -42,7 +54,24 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
     for key in ("max_control_sessions", "control_timeout", "refwait"):
         if key in merged:
             kwargs[key] = _positive(key, merged[key])
+    modes = parse_modes(str(merged.get("modes", "open")))
+    kwargs["modes"] = modes_word(modes)
+    if "count" in merged:
+        kwargs["count"] = _count(merged["count"])
+    if "keyfile" in merged:
+        kwargs["key_sources"] = (PassphraseFile.load(Path(str(merged["keyfile"]))),)
+    elif any(mode is not TwampMode.UNAUTHENTICATED for mode in modes):
+        raise ConfigError("authenticated, encrypted and mixed modes need a key file (--keyfile)")
     return ServerSettings(**kwargs)
+
+
+def _count(value: Any) -> int:
+    """PBKDF2 Count for the greeting: a power of 2, at least 1024 (RFC 4656 §3.1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024 or value & (value - 1):
+        raise ConfigError(
+            f"count must be a power of 2 of at least 1024 (RFC 4656 §3.1), got {value!r}"
+        )
+    return value
 
 
 def _positive(key: str, value: Any) -> Any:

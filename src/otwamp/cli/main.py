@@ -1,8 +1,8 @@
 """``otwamp``: the command-line entry point."""
 
 import asyncio
-import contextlib
 import errno
+import getpass
 import json
 import logging
 import signal
@@ -17,9 +17,12 @@ from otwamp import __version__
 from otwamp.cli.addresses import parse_endpoint
 from otwamp.cli.config import load_server_config, server_settings
 from otwamp.cli.dscp import parse_dscp
+from otwamp.cli.modes import parse_modes
+from otwamp.control.security import DEFAULT_MAX_COUNT
 from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, PingSettings, ping
 from otwamp.drivers.twamp_server import TwampServer
-from otwamp.errors import OtwampError
+from otwamp.errors import ConfigError, OtwampError
+from otwamp.keys.passphrase import IdentityKeys, PassphraseFile, check_identity, check_passphrase
 from otwamp.results.metrics import summarize_twamp
 from otwamp.results.records import TwampSessionRecord
 from otwamp.results.report import raw_lines, render_text, to_json
@@ -69,6 +72,14 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML file with a [server] table.",
 )
+@click.option(
+    "--modes", help="Modes to offer: open, authenticated, encrypted, mixed (default open)."
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pass-phrase file (identity<TAB>hex).",
+)
 @click.option("-v", "--verbose", count=True, help="Debug log output.")
 def server(
     listen: tuple[str, ...],
@@ -76,6 +87,8 @@ def server(
     max_control_sessions: int | None,
     control_timeout: float | None,
     config_file: Path | None,
+    modes: str | None,
+    keyfile: Path | None,
     verbose: int,
 ) -> None:
     """Run a TWAMP server and Session-Reflector (RFC 5357)."""
@@ -89,6 +102,8 @@ def server(
                 "test_ports": test_ports,
                 "max_control_sessions": max_control_sessions,
                 "control_timeout": control_timeout,
+                "modes": modes,
+                "keyfile": keyfile,
             },
         )
         asyncio.run(_serve(TwampServer(settings)))
@@ -133,9 +148,7 @@ async def _serve(server: TwampServer) -> None:
 @click.option(
     "--padding",
     type=click.IntRange(min=0, max=MAX_PADDING),
-    default=0,
-    show_default=True,
-    help="Octets of Packet Padding.",
+    help="Octets of Packet Padding (default: equal sizes both ways, 27 or 64).",
 )
 @click.option(
     "--dscp",
@@ -160,12 +173,34 @@ async def _serve(server: TwampServer) -> None:
 )
 @click.option("--raw", is_flag=True, help="Print one line per packet.")
 @click.option("-a", "--percentiles", is_flag=True, help="Add percentiles to the report.")
+@click.option(
+    "-A",
+    "--auth-modes",
+    "modes",
+    default="open",
+    show_default=True,
+    help="Acceptable modes, strongest used: open, authenticated, encrypted, mixed.",
+)
+@click.option("-u", "--identity", help="Identity (KeyID) in the pass-phrase file.")
+@click.option(
+    "-k",
+    "--keyfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pass-phrase file (identity<TAB>hex).",
+)
+@click.option(
+    "--max-count",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_COUNT,
+    show_default=True,
+    help="Highest PBKDF2 Count to accept from a server.",
+)
 def ping_command(
     target: str,
     count: int,
     interval: float,
     schedule: str,
-    padding: int,
+    padding: int | None,
     dscp: str,
     ipv4: bool,
     ipv6: bool,
@@ -173,6 +208,10 @@ def ping_command(
     as_json: bool,
     raw: bool,
     percentiles: bool,
+    modes: str,
+    identity: str | None,
+    keyfile: Path | None,
+    max_count: int,
 ) -> None:
     """Measure round-trip and one-way delay, loss and jitter with TWAMP (RFC 5357)."""
     _setup_logging(0)
@@ -190,6 +229,9 @@ def ping_command(
             padding=padding,
             dscp=parse_dscp(dscp),
             wait=wait,
+            modes=parse_modes(modes),
+            keys=_client_keys(identity, keyfile),
+            max_count=max_count,
         )
         outcome = asyncio.run(_ping_with_progress(settings))
     except OtwampError as exc:
@@ -231,6 +273,79 @@ def _report(outcome: PingOutcome, *, as_json: bool, raw: bool, percentiles: bool
         click.echo(render_text(summary, percentiles))
 
 
+def _client_keys(identity: str | None, keyfile: Path | None) -> IdentityKeys | None:
+    """The client's pass-phrase key, from -u and -k together."""
+    if (identity is None) != (keyfile is None):
+        raise ConfigError("-u IDENTITY and -k FILE go together")
+    if identity is None or keyfile is None:
+        return None
+    return IdentityKeys(PassphraseFile.load(keyfile), identity)
+
+
+@main.group()
+def keys() -> None:
+    """Manage pass-phrase files (perfSONAR pfs format: identity<TAB>hex)."""
+
+
+@keys.command(name="add")
+@click.option(
+    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.argument("identity")
+def keys_add(path: Path, identity: str) -> None:
+    """Add or replace IDENTITY; the pass-phrase is read from the terminal or stdin, never echoed."""
+    try:
+        check_identity(identity)
+        store = PassphraseFile.load(path, missing_ok=True)
+        passphrase = _read_passphrase(identity)
+        check_passphrase(passphrase)
+        store.entries[identity] = passphrase
+        store.save()
+    except OtwampError as exc:
+        raise _CliError(str(exc)) from None
+    click.echo(f"{identity}: pass-phrase stored in {path}", err=True)
+
+
+@keys.command(name="del")
+@click.option(
+    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.argument("identity")
+def keys_del(path: Path, identity: str) -> None:
+    """Remove IDENTITY."""
+    try:
+        store = PassphraseFile.load(path)
+        if store.entries.pop(identity, None) is None:
+            raise ConfigError(f"{path}: no identity {identity!r}")
+        store.save()
+    except OtwampError as exc:
+        raise _CliError(str(exc)) from None
+
+
+@keys.command(name="list")
+@click.option(
+    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+def keys_list(path: Path) -> None:
+    """List the identities (never the pass-phrases)."""
+    try:
+        store = PassphraseFile.load(path)
+    except OtwampError as exc:
+        raise _CliError(str(exc)) from None
+    for identity in sorted(store.entries):
+        click.echo(identity)
+
+
+def _read_passphrase(identity: str) -> bytes:
+    """A pass-phrase from the terminal (asked twice, not echoed) or one line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"pass-phrase for {identity}: ")
+        if getpass.getpass("again: ") != first:
+            raise ConfigError("the two pass-phrases differ")
+        return first.encode("utf-8")
+    return sys.stdin.buffer.readline().rstrip(b"\r\n")
+
+
 def _network_reason(exc: OSError, target: str) -> str:
     """A one-line reason for a failed connection."""
     if isinstance(exc, socket.gaierror):
@@ -249,5 +364,3 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s otwamp %(levelname)s %(message)s", stream=sys.stderr
     )
-    with contextlib.suppress(Exception):
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)

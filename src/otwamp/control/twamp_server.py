@@ -64,10 +64,12 @@ class TwampServerConnection:
         self._head: bytes | None = None  # first decrypted block of a command
         self._pending: type[AcceptSession | StartAck] | None = None
         self.sessions_accepted = 0  # accepted and not yet stopped (RFC 5357 §3.8)
+        self.greeting: ServerGreeting | None = None
 
     def greet(self, greeting: ServerGreeting) -> bytes:
         """Octets of the Server-Greeting; Modes 0 refuses the client (RFC 4656 §3.1)."""
         self._expect(ServerState.GREETING, "Server-Greeting")
+        self.greeting = greeting
         self.state = ServerState.AWAIT_SETUP if greeting.modes else ServerState.CLOSED
         return greeting.encode()
 

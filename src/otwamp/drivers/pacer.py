@@ -48,7 +48,7 @@ def run_session(
     while not stop.is_set():
         now = time.perf_counter()
         if seq < count and now >= start + plan.offsets[seq]:
-            ntp = _send(sock, destination, sender, packet, seq, error)
+            ntp = _send(sock, destination, sender, packet, error)
             sender.mark_sent(seq, ntp, estimate)
             seq += 1
             if seq < count:
@@ -68,15 +68,14 @@ def _send(
     destination: tuple[str, int],
     sender: SessionSender,
     packet: bytearray,
-    seq: int,
     error: int,
 ) -> int:
     """Stamp and send one packet, waiting out a full send buffer; return its timestamp."""
     while True:
         ntp = ns_to_ntp(time.time_ns())
-        sender.stamp(packet, seq, ntp, error)  # the last step before the send (D10)
+        wire = sender.stamp(packet, ntp, error)  # the last step before the send (D10)
         try:
-            sock.sendto(packet, destination)
+            sock.sendto(wire, destination)
             return ntp
         except BlockingIOError:
             select.select([], [sock], [], _POLL)

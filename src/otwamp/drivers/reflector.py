@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from otwamp.drivers.clock import ClockState, now_ntp
 from otwamp.drivers.udp import receive_all
+from otwamp.session.protection import SessionProtection
 from otwamp.session.reflector import SessionReflector
 from otwamp.wire.timestamp import ns_to_ntp
 
@@ -29,10 +30,11 @@ class ReflectorEndpoint:
         clock: ClockState,
         refwait: float,
         on_closed: Callable[["ReflectorEndpoint"], None],
+        protection: SessionProtection | None = None,
     ) -> None:
         self.sock = sock
         self.sid = sid
-        self.engine = SessionReflector()
+        self.engine = SessionReflector(protection)
         self._sender = sender
         self._error = clock.estimate.to_int()
         self._refwait = refwait
@@ -83,9 +85,9 @@ class ReflectorEndpoint:
             reply = engine.reflect(datagram.data, ns_to_ntp(datagram.time_ns), error, datagram.ttl)
             if reply is None:
                 continue
-            engine.stamp(reply, now_ntp(), error)  # the last step before the send (D10)
+            wire = engine.stamp(reply, now_ntp(), error)  # the last step before the send (D10)
             try:
-                sock.sendto(reply, datagram.source)
+                sock.sendto(wire, datagram.source)
             except OSError as exc:  # e.g. ENOBUFS: this reply is lost, the session goes on
                 log.debug("session %s: send failed: %s", self.sid.hex(), exc)
         self._last = self._loop.time()

@@ -12,7 +12,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otwamp.control.events import (
     NEED_DATA,
@@ -22,18 +22,33 @@ from otwamp.control.events import (
     SessionAccepted,
     StartAcked,
 )
+from otwamp.control.security import DEFAULT_MAX_COUNT, check_count, choose_mode, client_setup
 from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.pacer import PacerPlan, run_session
 from otwamp.drivers.udp import open_test_socket
-from otwamp.errors import OtwampError, ProtocolError, RefusedError
+from otwamp.errors import (
+    AuthenticationError,
+    KeySourceError,
+    OtwampError,
+    ProtocolError,
+    RefusedError,
+)
+from otwamp.keys.source import ClientKeySource
 from otwamp.results.records import TwampSessionRecord
+from otwamp.security.sessionkeys import SessionKeys
+from otwamp.session.protection import session_protection
 from otwamp.session.schedule import Schedule, send_offsets
 from otwamp.session.sender import SessionSender
-from otwamp.wire.registry import Accept, TwampMode, mode_names
-from otwamp.wire.setup import SetUpResponse
+from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode, mode_names
 from otwamp.wire.timestamp import duration_to_ntp
 from otwamp.wire.twamp_control import RequestTwSession, dscp_type_p
+from otwamp.wire.twamp_test import (
+    REFLECTOR_AUTH_SIZE,
+    REFLECTOR_OPEN_SIZE,
+    SENDER_AUTH_SIZE,
+    SENDER_OPEN_SIZE,
+)
 
 TWAMP_PORT = 862
 
@@ -48,10 +63,24 @@ class PingSettings:
     count: int = 100
     interval: float = 0.1
     schedule: Schedule = Schedule.FIXED
-    padding: int = 0
+    padding: int | None = None  # None: symmetric packets (27 or 64 octets, RFC 5357 §4.1.2)
     dscp: int = 0
     wait: float = 2.0  # seconds to wait for replies after the last send (RFC 5357 §3.5 Timeout)
     control_timeout: float = 10.0  # seconds to wait for each control response
+    modes: tuple[TwampMode, ...] = (TwampMode.UNAUTHENTICATED,)  # the client's acceptable modes
+    keys: ClientKeySource | None = None
+    max_count: int = DEFAULT_MAX_COUNT  # highest PBKDF2 Count accepted (D11)
+
+
+@dataclass(frozen=True, slots=True)
+class _Security:
+    """What connection set-up settled: the mode, keys and where they came from."""
+
+    mode: TwampMode
+    mode_word: int
+    keys: SessionKeys | None = field(repr=False)
+    key_source: str
+    label: str
 
 
 @dataclass(slots=True)
@@ -78,7 +107,7 @@ class _Control:
 
     async def receive(self, what: str) -> ClientEvent:
         """The next event; ``what`` names the awaited message in errors."""
-        while (event := self.machine.next_event()) is NEED_DATA:
+        while (event := self._next(what)) is NEED_DATA:
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), self.timeout)
             except TimeoutError:
@@ -87,6 +116,14 @@ class _Control:
                 raise OtwampError(f"the server closed the control connection before its {what}")
             self.machine.receive_data(data)
         return event
+
+    def _next(self, what: str) -> ClientEvent:
+        try:
+            return self.machine.next_event()
+        except AuthenticationError:
+            raise OtwampError(
+                f"the server's {what} failed its HMAC check (wrong key, or altered on the path)"
+            ) from None
 
 
 async def ping(
@@ -109,22 +146,35 @@ async def ping(
 async def _measure(
     control: _Control, settings: PingSettings, on_start: Callable[[TwampSessionRecord], None] | None
 ) -> PingOutcome:
-    await _set_up(control)
     local = control.writer.get_extra_info("sockname")
     peer = control.writer.get_extra_info("peername")
+    security = await _set_up(control, settings, peer[0])
+    protected = security.mode in (TwampMode.AUTHENTICATED, TwampMode.ENCRYPTED)
+    padding = _padding(settings, protected)
     family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
-    sock = open_test_socket(local[0], 0, family, settings.dscp, _buffer_for(settings))
+    sock = open_test_socket(
+        local[0], 0, family, settings.dscp, _buffer_for(settings.count, padding)
+    )
     try:
-        port, sid = await _request(control, settings, local[0], peer[0], sock.getsockname()[1])
+        port, sid = await _request(
+            control, settings, padding, local[0], peer[0], sock.getsockname()[1]
+        )
         await control.send(control.machine.start_sessions())
         ack = await control.receive("Start-Ack")
         assert isinstance(ack, StartAcked)
         _check_accept(ack.ack.accept, "Start-Sessions")
         clock = clock_state()
-        record = TwampSessionRecord(sid=sid, mode="open", key_source="none")
+        record = TwampSessionRecord(
+            sid=sid, mode=MODE_NAMES[security.mode], key_source=security.key_source
+        )
         if on_start is not None:
             on_start(record)
-        problem = await _run(control, sock, (peer[0], port), record, settings, clock)
+        sender = SessionSender(
+            record,
+            os.urandom(padding),  # RFC 4656 §4.1.2: padding SHOULD be random
+            session_protection(security.mode_word, sid, security.keys),
+        )
+        problem = await _run(control, sock, (peer[0], port), sender, settings, clock)
         if problem is None:
             await control.send(control.machine.stop_sessions(Accept.OK, 1))
         return PingOutcome(record, problem, clock)
@@ -132,23 +182,46 @@ async def _measure(
         sock.close()
 
 
-async def _set_up(control: _Control) -> None:
+async def _set_up(control: _Control, settings: PingSettings, server: str) -> _Security:
+    """Greeting, Set-Up-Response and Server-Start (RFC 4656 §3.1) in the strongest common mode."""
     event = await control.receive("Server-Greeting")
     assert isinstance(event, GreetingReceived)
-    modes = event.greeting.modes
-    if modes == 0:
+    greeting = event.greeting
+    if greeting.modes == 0:
         raise RefusedError("the server refused the connection (Server-Greeting with Modes 0)")
-    if not modes & TwampMode.UNAUTHENTICATED:
-        offered = ", ".join(mode_names(modes)) or f"{modes:#x}"
-        raise RefusedError(f"the server offers no mode this client can use (offered: {offered})")
-    await control.send(control.machine.setup(SetUpResponse(int(TwampMode.UNAUTHENTICATED))))
+    mode = choose_mode(greeting.modes, settings.modes)
+    if mode is None:
+        offered = ", ".join(mode_names(greeting.modes)) or f"{greeting.modes:#x}"
+        wanted = ", ".join(MODE_NAMES[m] for m in settings.modes)
+        raise RefusedError(
+            f"no common mode: the server offers {offered}; this client allows {wanted}"
+        )
+    credentials, bits = None, 0
+    if mode is not TwampMode.UNAUTHENTICATED:
+        if settings.keys is None:
+            raise KeySourceError(f"mode {MODE_NAMES[mode]} needs a key: give -u ID and -k FILE")
+        try:
+            check_count(greeting.count, settings.max_count)
+        except ProtocolError as exc:
+            raise RefusedError(f"the server's PBKDF2 {exc}") from None
+        credentials, bits = settings.keys.credentials_for(server), settings.keys.mode_bits
+    response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
+    await control.send(control.machine.setup(response, channels.tx, channels.receiver))
     started = await control.receive("Server-Start")
     assert isinstance(started, ServerStarted)
-    _check_accept(started.start.accept, "the connection set-up")
+    accept = started.start.accept
+    if accept == Accept.FAILURE and credentials is not None:
+        raise RefusedError(
+            f"the server rejected the authentication (Accept 1): unknown KeyID "
+            f"{credentials.label!r} or wrong shared secret"
+        )
+    _check_accept(accept, "the connection set-up")
+    source, label = ("none", "") if credentials is None else (credentials.source, credentials.label)
+    return _Security(mode, response.mode, channels.keys, source, label)
 
 
 async def _request(
-    control: _Control, settings: PingSettings, local: str, peer: str, sender_port: int
+    control: _Control, settings: PingSettings, padding: int, local: str, peer: str, sender_port: int
 ) -> tuple[int, bytes]:
     """Request the session (RFC 5357 §3.5); return the reflector's port and the SID."""
     request = RequestTwSession(
@@ -156,7 +229,7 @@ async def _request(
         receiver_address=ipaddress.ip_address(peer.split("%", 1)[0]),
         sender_port=sender_port,
         receiver_port=sender_port,
-        padding_length=settings.padding,
+        padding_length=padding,
         start_time=now_ntp(),
         timeout=duration_to_ntp(settings.wait),
         type_p=dscp_type_p(settings.dscp),
@@ -175,17 +248,26 @@ def _check_accept(value: int, what: str) -> None:
         raise RefusedError(f"the server refused {what}: Accept {value} ({accept.meaning})")
 
 
-def _buffer_for(settings: PingSettings) -> int:
+def _padding(settings: PingSettings, protected: bool) -> int:
+    """Packet Padding: as asked, or enough for equal sizes both ways (RFC 5357 §4.1.2, D14)."""
+    if settings.padding is not None:
+        return settings.padding
+    if protected:
+        return REFLECTOR_AUTH_SIZE - SENDER_AUTH_SIZE
+    return REFLECTOR_OPEN_SIZE - SENDER_OPEN_SIZE
+
+
+def _buffer_for(count: int, padding: int) -> int:
     """A receive buffer that holds every reply of the session at once (never lose one arrived)."""
-    per_packet = max(settings.padding + 41, 112) + 512  # payload plus kernel overhead
-    return min(max(settings.count * per_packet, 4 << 20), 256 << 20)
+    per_packet = REFLECTOR_AUTH_SIZE + padding + 512  # payload plus kernel overhead
+    return min(max(count * per_packet, 4 << 20), 256 << 20)
 
 
 async def _run(
     control: _Control,
     sock: socket.socket,
     reflector: tuple[str, int],
-    record: TwampSessionRecord,
+    sender: SessionSender,
     settings: PingSettings,
     clock: ClockState,
 ) -> str | None:
@@ -195,7 +277,6 @@ async def _run(
     )
     plan = PacerPlan(offsets, settings.wait)
     stop = threading.Event()
-    sender = SessionSender(record, os.urandom(settings.padding))  # RFC 4656 §4.1.2: random padding
     pacer = asyncio.create_task(
         asyncio.to_thread(run_session, sock, reflector, sender, plan, clock, stop)
     )
@@ -207,7 +288,7 @@ async def _run(
         problem = _control_problem(control, watcher)
     watcher.cancel()
     await pacer
-    record.completed = problem is None
+    sender.record.completed = problem is None
     return problem
 
 

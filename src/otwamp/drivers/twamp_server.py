@@ -23,13 +23,17 @@ from otwamp.control.events import (
     StopRequested,
     UnsupportedCommand,
 )
+from otwamp.control.security import security_mode, server_setup
 from otwamp.control.twamp_server import TwampServerConnection
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.reflector import ReflectorEndpoint
 from otwamp.drivers.udp import open_test_socket
-from otwamp.errors import OtwampError, ProtocolError
-from otwamp.wire.registry import SECURITY_MODES, Accept, TwampMode
-from otwamp.wire.setup import ServerGreeting, ServerStart
+from otwamp.errors import AuthenticationError, OtwampError, ProtocolError
+from otwamp.keys.source import KeySource
+from otwamp.security.sessionkeys import SessionKeys
+from otwamp.session.protection import session_protection
+from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
+from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
 from otwamp.wire.timestamp import ntp_to_duration
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, type_p_dscp
 from otwamp.wire.twamp_test import MAX_UDP_PAYLOAD, sender_size
@@ -41,6 +45,7 @@ SERVWAIT = 900.0  # RFC 5357 §3.1: default control inactivity timeout
 REFWAIT = 900.0  # RFC 5357 §4.2: default test inactivity timeout
 MAX_STOP_TIMEOUT = 60.0  # cap on how long a stopped session keeps reflecting
 PBKDF2_COUNT = 2048  # RFC 4656 §3.1: a power of 2, at least 1024
+KEY_SOURCE_BITS = int(TwampMode.IKEV2_DERIVED)  # Mode bits that select the key source (D3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,16 @@ class ServerSettings:
     refwait: float = REFWAIT
     modes: TwampMode = TwampMode.UNAUTHENTICATED
     count: int = PBKDF2_COUNT
+    key_sources: tuple[KeySource, ...] = ()  # by the Mode bits they add (D3)
+
+    @property
+    def offered(self) -> int:
+        """The Modes word of the Server-Greeting: security modes plus key-source bits."""
+        secured = self.modes & ~TwampMode.UNAUTHENTICATED
+        extra = 0
+        for source in self.key_sources if secured else ():
+            extra |= source.mode_bits
+        return int(self.modes) | extra
 
 
 @dataclass(slots=True)
@@ -63,6 +78,8 @@ class _Connection:
     peer: tuple[str, int]
     local: tuple[str, int]
     machine: TwampServerConnection = field(default_factory=TwampServerConnection)
+    mode: int = 0
+    keys: SessionKeys | None = field(default=None, repr=False)
     endpoints: list[ReflectorEndpoint] = field(default_factory=list)
     timeouts: list[float] = field(default_factory=list)
     stopped: bool = False
@@ -123,6 +140,8 @@ class TwampServer:
             log.info("control connection from %s closed by the peer", _fmt(*conn.peer))
         except OtwampError as exc:
             log.warning("control connection from %s closed: %s", _fmt(*conn.peer), exc)
+        except Exception:  # a bug of ours: log it, keep serving everyone else
+            log.exception("control connection from %s closed: internal error", _fmt(*conn.peer))
         finally:
             self._active -= 1
             self._release(conn)
@@ -168,9 +187,7 @@ class TwampServer:
     def _handle(self, conn: _Connection, event: ServerEvent) -> bytes:
         machine = conn.machine
         if isinstance(event, SetUpReceived):
-            return machine.start(
-                ServerStart(self._check_mode(conn, event.response.mode), bytes(16), self.start_time)
-            )
+            return self._set_up(conn, event.response)
         if isinstance(event, SessionRequested):
             return machine.accept_session(self._open_session(conn, event.request))
         if isinstance(event, StartRequested):
@@ -189,18 +206,60 @@ class TwampServer:
             return machine.refusal_for_unsupported()
         raise AssertionError(f"unhandled event {event!r}")
 
-    def _check_mode(self, conn: _Connection, mode: int) -> Accept:
-        """Accept only a Mode with one security bit, all of whose bits we offered (D3)."""
-        security = mode & int(SECURITY_MODES | TwampMode.MIXED)
-        if security.bit_count() != 1 or mode & ~int(self.settings.modes):
+    def _set_up(self, conn: _Connection, response: SetUpResponse) -> bytes:
+        """Answer Set-Up-Response with Server-Start (RFC 4656 §3.1), authenticating if secured."""
+        machine, peer = conn.machine, _fmt(*conn.peer)
+        security = security_mode(response.mode)
+        if security is None or response.mode & ~self.settings.offered:
             log.warning(
                 "control connection from %s: Mode %#x was not offered (offered %#x)",
-                _fmt(*conn.peer),
-                mode,
-                int(self.settings.modes),
+                peer,
+                response.mode,
+                self.settings.offered,
             )
-            return Accept.NOT_SUPPORTED
-        return Accept.OK
+            return machine.start(ServerStart(Accept.NOT_SUPPORTED))
+        if security is TwampMode.UNAUTHENTICATED:
+            conn.mode = response.mode
+            return machine.start(ServerStart(Accept.OK, bytes(16), self.start_time))
+        source = self._key_source(response.mode)
+        credentials = (
+            None if source is None else source.server_secret(response.key_id, conn.peer[0])
+        )
+        if source is None or credentials is None:
+            log.warning(
+                "authentication failed from %s: unknown KeyID %s",
+                peer,
+                _key_id_text(response.key_id),
+            )
+            return machine.start(ServerStart(Accept.FAILURE))
+        assert machine.greeting is not None
+        server_iv = os.urandom(16)
+        try:
+            channels, rx = server_setup(machine.greeting, response, credentials, server_iv)
+        except AuthenticationError:
+            log.warning(
+                "authentication failed from %s: KeyID %r, wrong shared secret (Token Challenge "
+                "mismatch)",
+                peer,
+                credentials.label,
+            )
+            return machine.start(ServerStart(Accept.FAILURE))
+        log.info(
+            "authenticated KeyID %r (%s) from %s, mode %s",
+            credentials.label,
+            credentials.source,
+            peer,
+            MODE_NAMES[security],
+        )
+        conn.mode, conn.keys = response.mode, channels.keys
+        return machine.start(ServerStart(Accept.OK, server_iv, self.start_time), channels.tx, rx)
+
+    def _key_source(self, mode: int) -> KeySource | None:
+        """The key source whose Mode bits the client chose (none set: the pass-phrase file)."""
+        for source in self.settings.key_sources:
+            if mode & KEY_SOURCE_BITS == source.mode_bits:
+                return source
+        return None
 
     def _open_session(self, conn: _Connection, request: RequestTwSession) -> AcceptSession:
         refusal = self._refusal(conn, request)
@@ -239,8 +298,9 @@ class TwampServer:
             )
             return AcceptSession(accept)
         sid = self._sid(conn.local[0])
+        protection = session_protection(conn.mode, sid, conn.keys)
         endpoint = ReflectorEndpoint(
-            sock, sender, sid, self.clock, self.settings.refwait, self._closed
+            sock, sender, sid, self.clock, self.settings.refwait, self._closed, protection
         )
         self._ports_in_use.add(endpoint.port)
         conn.endpoints.append(endpoint)
@@ -272,7 +332,8 @@ class TwampServer:
                 Accept.NOT_SUPPORTED,
                 "Sender Address is not the control client's (no third-party reflection)",
             )
-        if sender_size(False, request.padding_length) > MAX_UDP_PAYLOAD:
+        secured = session_protection(conn.mode, bytes(16), conn.keys) is not None
+        if sender_size(secured, request.padding_length) > MAX_UDP_PAYLOAD:
             return (
                 Accept.NOT_SUPPORTED,
                 f"Padding Length {request.padding_length} exceeds a UDP datagram",
@@ -325,12 +386,23 @@ class TwampServer:
         self._ports_in_use.discard(endpoint.port)
         c = endpoint.engine.counters
         log.info(
-            "session %s: closed; reflected %d, dropped %d wrong-source, %d truncated",
+            "session %s: closed; reflected %d; dropped %d wrong-source, %d short, %d failed HMAC",
             endpoint.sid.hex(),
             c.reflected,
             c.wrong_source,
             c.truncated,
+            c.auth_failures,
         )
+
+
+def _key_id_text(key_id: bytes) -> str:
+    """A KeyID for a log line: the identity if it is text, else hex (no key material)."""
+    raw = key_id.rstrip(b"\0")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()
+    return repr(text) if text.isprintable() else raw.hex()
 
 
 def _fmt(host: str, port: int) -> str:

@@ -1,24 +1,27 @@
 """The Session-Reflector's packet work, without sockets or clocks (RFC 5357 §4.2).
 
-``reflect`` turns a received sender packet into a reply whose own Timestamp
-is still to be written; ``stamp`` writes it as the last step before the
-send call (decision D10).
+``reflect`` checks a received sender packet and builds the reply whose own
+Timestamp is still to be written; ``stamp`` writes it as the last step
+before the send call (decision D10), encrypting afterwards only in encrypted
+mode, where the timestamp lies inside the encrypted octets.
 """
 
 import struct
 from dataclasses import dataclass
 
+from otwamp.errors import AuthenticationError, ProtocolError
+from otwamp.session.protection import SessionProtection
 from otwamp.wire.twamp_test import (
+    REFLECTOR_AUTH,
+    REFLECTOR_AUTH_SIZE,
     REFLECTOR_OPEN,
     REFLECTOR_OPEN_SIZE,
+    SENDER_AUTH,
+    SENDER_AUTH_SIZE,
     SENDER_OPEN,
     SENDER_OPEN_SIZE,
-    reflector_size,
 )
 
-# RFC 5357 §4.2.1: the reply re-uses the sender's padding, truncated by the
-# 27 octets the reflector's larger format needs.
-_EXTRA = REFLECTOR_OPEN_SIZE - SENDER_OPEN_SIZE
 _STAMP = struct.Struct("!QH")  # Timestamp and Error Estimate
 
 
@@ -33,34 +36,64 @@ class ReflectorCounters:
 
 
 class SessionReflector:
-    """Reflects the packets of one unauthenticated session."""
+    """Reflects the packets of one session."""
 
-    def __init__(self) -> None:
+    def __init__(self, protection: SessionProtection | None = None) -> None:
         self.counters = ReflectorCounters()
+        self._protection = protection
+        secured = protection is not None
+        self._sender = SENDER_AUTH if secured else SENDER_OPEN
+        self._sender_size = SENDER_AUTH_SIZE if secured else SENDER_OPEN_SIZE
+        self._reply = REFLECTOR_AUTH if secured else REFLECTOR_OPEN
+        self._reply_size = REFLECTOR_AUTH_SIZE if secured else REFLECTOR_OPEN_SIZE
+        # RFC 5357 §4.2.1: the reply re-uses the sender's padding, truncated by
+        # the octets the reflector's larger format needs (27, or 64 with erratum 5045).
+        self._extra = self._reply_size - self._sender_size
+        self._stamp_at = 16 if secured else 4
         self._seq = 0  # the reflector's own numbering, independent of the sender's
 
     def reflect(self, data: bytes, t2_ntp: int, t2_error: int, ttl: int | None) -> bytearray | None:
         """The reply to ``data`` received at ``t2_ntp``, or None when it is dropped."""
-        if len(data) < SENDER_OPEN_SIZE:
-            self.counters.truncated += 1
+        plain = self._check(data)
+        if plain is None:
             return None
-        s_seq, s_ts, s_err = SENDER_OPEN.unpack_from(data)
+        s_seq, s_ts, s_err = self._sender.unpack_from(plain)
         if not s_err & 0xFF:  # Multiplier 0 marks a corrupt packet (RFC 4656 §4.1.2)
             self.counters.truncated += 1
             return None
-        reply = bytearray(reflector_size(False, len(data)))
+        reply = bytearray(max(self._reply_size, len(data)))
         # RFC 5357 §4.2.1: Sender TTL is 255 when the kernel does not report the TTL.
         sender_ttl = 255 if ttl is None else ttl
-        REFLECTOR_OPEN.pack_into(
+        self._reply.pack_into(
             reply, 0, self._seq, 0, t2_error, t2_ntp, s_seq, s_ts, s_err, sender_ttl
         )
-        reply[REFLECTOR_OPEN_SIZE:] = data[SENDER_OPEN_SIZE + _EXTRA :]
+        reply[self._reply_size :] = data[self._sender_size + self._extra :]
+        protection = self._protection
+        if protection is not None and not protection.encrypts_timestamp:
+            reply = bytearray(protection.reflector.protect(bytes(reply)))
         self._seq += 1
         self.counters.reflected += 1
         return reply
 
-    @staticmethod
-    def stamp(reply: bytearray, ntp: int, error: int) -> bytearray:
-        """Write the reply's Timestamp and Error Estimate (octets 4-13)."""
-        _STAMP.pack_into(reply, 4, ntp, error)
+    def stamp(self, reply: bytearray, ntp: int, error: int) -> bytes | bytearray:
+        """Write the reply's Timestamp and Error Estimate; the result goes on the wire."""
+        _STAMP.pack_into(reply, self._stamp_at, ntp, error)
+        protection = self._protection
+        if protection is not None and protection.encrypts_timestamp:
+            return protection.reflector.protect(bytes(reply))
         return reply
+
+    def _check(self, data: bytes) -> bytes | None:
+        """The sender packet's plaintext, or None (counted) when short or forged."""
+        if len(data) < self._sender_size:
+            self.counters.truncated += 1
+            return None
+        if self._protection is None:
+            return data
+        try:
+            return self._protection.sender.unprotect(data)
+        except AuthenticationError:
+            self.counters.auth_failures += 1
+        except ProtocolError:
+            self.counters.truncated += 1
+        return None

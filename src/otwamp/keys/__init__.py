@@ -1,0 +1,1 @@
+"""Where shared secrets come from (layer 3): pass-phrase files, IKEv2 SAs."""

@@ -1,0 +1,56 @@
+"""The KeySource seam between key stores and the control protocol (DESIGN.md, layer 3).
+
+A server asks "which shared secret belongs to this KeyID" and a client asks
+"which KeyID and secret do I use with this server". The pass-phrase file
+(RFC 4656 §3.1) and the IKEv2-derived key (RFC 7717 §5.1, decision D2)
+answer the same questions; the secret then goes through PBKDF2 either way.
+"""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A KeyID (80 octets on the wire) and the shared secret it names."""
+
+    key_id: bytes
+    secret: bytes = field(repr=False)
+    source: str  # "passphrase" or "ikev2", for reports
+    label: str  # what an operator recognises: the identity, or the SPIs
+
+
+class KeySource(Protocol):
+    """The server's question: which secret does a client's KeyID name."""
+
+    @property
+    def name(self) -> str:
+        """ "passphrase" or "ikev2"."""
+        ...
+
+    @property
+    def mode_bits(self) -> int:
+        """Mode bits this source adds (TWAMP 0x80 for IKEv2, D3)."""
+        ...
+
+    def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
+        """The secret for a client's KeyID, or None when unknown."""
+        ...
+
+
+class ClientKeySource(Protocol):
+    """The client's question: which KeyID and secret to use towards a server."""
+
+    @property
+    def name(self) -> str:
+        """ "passphrase" or "ikev2"."""
+        ...
+
+    @property
+    def mode_bits(self) -> int:
+        """Mode bits this source adds (TWAMP 0x80 for IKEv2, D3)."""
+        ...
+
+    def credentials_for(self, server: str) -> Credentials:
+        """Credentials for ``server`` (an IP address); raises KeySourceError if none."""
+        ...
