@@ -1,0 +1,262 @@
+"""Shared helpers for the end-to-end tests: the ``otwamp`` CLI as real processes.
+
+Fixtures
+--------
+``twamp_server``
+    Function scope. Starts ``otwamp server`` on 127.0.0.1 (or the host given by
+    indirect parametrization, e.g. ``@pytest.mark.parametrize("twamp_server",
+    ["::1"], indirect=True)``) with a free control port and a free test-port
+    range, waits for its "listening for TWAMP-Control on HOST:PORT" log line and
+    yields a :class:`TwampServer`, which unpacks as ``(host, port, test_ports)``.
+    On teardown the server gets SIGTERM, then SIGKILL if it lingers.
+``twamp_server_factory``
+    Session scope. The context manager :func:`running_twamp_server` itself, for
+    fixtures of a wider scope: ``with twamp_server_factory("::1") as server: ...``.
+``tcpdump_capture``
+    Session scope. The context manager :func:`capturing`: ``with
+    tcpdump_capture(path, "tcp port 862") as pcap: ...`` runs tcpdump on ``lo``
+    writing ``path``, waits for "listening on", and on exit lets the last packets
+    in, stops tcpdump with SIGINT and waits for it. Needs tcpdump and the right to
+    capture (root or CAP_NET_RAW).
+``run_ping``
+    Session scope. ``run_ping(args, timeout=20.0) -> CompletedProcess[str]`` runs
+    ``otwamp ping *args`` as a separate process and captures its output as text.
+"""
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+LISTENING = "listening for TWAMP-Control on"
+TEST_PORT_COUNT = 10
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+def otwamp_command() -> list[str]:
+    """The ``otwamp`` console script of the interpreter running the tests."""
+    script = Path(sys.executable).with_name("otwamp")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("otwamp")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from otwamp.cli.main import main; main()"]
+
+
+def endpoint(host: str, port: int) -> str:
+    """``HOST:PORT`` as the CLI takes it (IPv6 in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _bindable(host: str, port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(_family(host), kind) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _unprivileged_span() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range, so no client socket takes them meanwhile."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (20000, low - 1) if low > 21000 + TEST_PORT_COUNT else (10000, 19999)
+
+
+def free_ports(host: str, count: int = TEST_PORT_COUNT) -> tuple[int, tuple[int, int]]:
+    """A free TCP control port and a range of ``count`` free UDP test ports on ``host``."""
+    first, last = _unprivileged_span()
+    for _ in range(200):
+        control = random.randint(first, last)
+        low = random.randint(first, last - count + 1)
+        high = low + count - 1
+        if low <= control <= high or not _bindable(host, control, socket.SOCK_STREAM):
+            continue
+        if all(_bindable(host, port, socket.SOCK_DGRAM) for port in range(low, high + 1)):
+            return control, (low, high)
+    raise RuntimeError(f"no free ports on {host}")
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Send ``sig``, wait a while, then SIGKILL; always reaps the process."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_text(
+    path: Path, text: str, process: subprocess.Popen[bytes], timeout: float = STARTUP_TIMEOUT
+) -> None:
+    """Poll the log file ``path`` until it contains ``text``; fail if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"process {process.args!r} exited with {process.returncode} before "
+                f"logging {text!r}:\n{path.read_text(errors='replace')}"
+            )
+        time.sleep(0.02)
+    raise RuntimeError(
+        f"process {process.args!r} logged no {text!r} within {timeout:g} s:\n"
+        f"{path.read_text(errors='replace')}"
+    )
+
+
+@dataclass
+class TwampServer:
+    """A running ``otwamp server``; unpacks as ``(host, port, test_ports)``."""
+
+    host: str
+    port: int
+    test_ports: tuple[int, int]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def __iter__(self) -> Iterator[object]:
+        return iter((self.host, self.port, self.test_ports))
+
+    @property
+    def target(self) -> str:
+        """The ``HOST:PORT`` argument for ``otwamp ping``."""
+        return endpoint(self.host, self.port)
+
+    def log(self) -> str:
+        """What the server has written to stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_twamp_server(
+    host: str = "127.0.0.1",
+    log_dir: Path | None = None,
+    attempts: int = 3,
+    extra_args: Sequence[str] = (),
+) -> Iterator[TwampServer]:
+    """Run ``otwamp server *extra_args`` on ``host`` with free ports until the block ends."""
+    with contextlib.ExitStack() as stack:
+        if log_dir is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otwamp-")))
+        for attempt in range(attempts):
+            port, test_ports = free_ports(host)
+            log_path = log_dir / f"server-{port}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        *otwamp_command(),
+                        "server",
+                        "--listen",
+                        endpoint(host, port),
+                        "--test-ports",
+                        f"{test_ports[0]}-{test_ports[1]}",
+                        *extra_args,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            stack.callback(stop_process, process)
+            try:
+                wait_for_text(log_path, f"{LISTENING} {endpoint(host, port)}", process)
+            except RuntimeError:
+                stop_process(process)
+                if attempt + 1 < attempts and "in use" in log_path.read_text(errors="replace"):
+                    continue  # lost a race for the port: pick others
+                raise
+            break
+        yield TwampServer(host, port, test_ports, process, log_path)
+
+
+@contextlib.contextmanager
+def capturing(path: Path, bpf_filter: str, interface: str = "lo") -> Iterator[Path]:
+    """Capture ``interface`` to the pcap file ``path`` with tcpdump until the block ends."""
+    log_path = path.with_suffix(".tcpdump.log")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                "tcpdump",
+                "-i",
+                interface,
+                "-n",
+                "--immediate-mode",
+                "-U",
+                "-w",
+                str(path),
+                bpf_filter,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_text(log_path, "listening on", process)
+        yield path
+        time.sleep(0.5)  # let the last packets through the capture ring
+    finally:
+        stop_process(process, signal.SIGINT)
+    if process.returncode != 0:
+        raise RuntimeError(f"tcpdump exited with {process.returncode}:\n{log_path.read_text()}")
+
+
+def _run_ping(args: Sequence[str], timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run ``otwamp ping *args`` as a separate process; never raises on a non-zero exit."""
+    return subprocess.run(
+        [*otwamp_command(), "ping", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.fixture
+def twamp_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TwampServer]:
+    """``otwamp server`` on 127.0.0.1, or on the indirectly parametrized host."""
+    host = getattr(request, "param", "127.0.0.1")
+    with running_twamp_server(host, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def twamp_server_factory() -> Callable[..., contextlib.AbstractContextManager[TwampServer]]:
+    """:func:`running_twamp_server`, for fixtures wider than function scope."""
+    return running_twamp_server
+
+
+@pytest.fixture(scope="session")
+def tcpdump_capture() -> Callable[..., contextlib.AbstractContextManager[Path]]:
+    """:func:`capturing`: tcpdump on ``lo`` into a pcap file while the block runs."""
+    return capturing
+
+
+@pytest.fixture(scope="session")
+def run_ping() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_ping(args, timeout=20.0) -> CompletedProcess[str]``: ``otwamp ping *args``."""
+    return _run_ping
