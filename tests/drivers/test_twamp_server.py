@@ -1,0 +1,211 @@
+"""The asyncio TWAMP server over real loopback sockets, driven by our own client machine.
+
+Requests the server cannot honour get the Accept value RFC 4656 §3.3 calls
+for; test packets that are truncated, from the wrong source or forged are
+dropped and counted (RFC 5357 §4.2); no failure disturbs other sessions.
+"""
+
+import asyncio
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from otwamp.control.events import GreetingReceived, ServerStarted, SessionAccepted, StartAcked
+from otwamp.control.security import client_setup
+from otwamp.control.twamp_client import TwampClientConnection
+from otwamp.drivers.twamp_server import ServerSettings, TwampServer
+from otwamp.keys.passphrase import PassphraseFile
+from otwamp.keys.source import Credentials
+from otwamp.results.records import TwampSessionRecord
+from otwamp.security.sessionkeys import SessionKeys
+from otwamp.session.protection import session_protection
+from otwamp.session.sender import SessionSender
+from otwamp.wire.registry import Accept, TwampMode
+from otwamp.wire.setup import encode_key_id
+from otwamp.wire.twamp_control import RequestTwSession
+
+LOCAL = ipaddress.ip_address("127.0.0.1")
+
+
+class Client:
+    """A TWAMP-Control client over a real TCP connection, one step at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.machine = TwampClientConnection()
+        self.keys: SessionKeys | None = None
+        self.mode = TwampMode.UNAUTHENTICATED
+
+    async def event(self) -> Any:
+        while (event := self.machine.next_event()).__class__.__name__ == "NeedData":
+            data = await asyncio.wait_for(self.reader.read(4096), 5)
+            assert data, "the server closed the connection"
+            self.machine.receive_data(data)
+        return event
+
+    async def set_up(
+        self, mode: TwampMode = TwampMode.UNAUTHENTICATED, credentials: Credentials | None = None
+    ) -> int:
+        greeting = await self.event()
+        assert isinstance(greeting, GreetingReceived)
+        response, channels = client_setup(greeting.greeting, mode, credentials, os.urandom)
+        self.writer.write(self.machine.setup(response, channels.tx, channels.receiver))
+        started = await self.event()
+        assert isinstance(started, ServerStarted)
+        self.keys, self.mode = channels.keys, mode
+        return started.start.accept
+
+    async def request(self, **changes: Any) -> tuple[int, int, bytes]:
+        request = RequestTwSession(LOCAL, LOCAL, changes.pop("sender_port", 9), 0)
+        self.writer.write(self.machine.request_session(replace(request, **changes)))
+        accepted = await self.event()
+        assert isinstance(accepted, SessionAccepted)
+        return accepted.accept.accept, accepted.accept.port, accepted.accept.sid
+
+    async def start(self) -> int:
+        self.writer.write(self.machine.start_sessions())
+        ack = await self.event()
+        assert isinstance(ack, StartAcked)
+        return ack.ack.accept
+
+
+Scenario = Callable[[Client, TwampServer], Awaitable[None]]
+
+
+def run(scenario: Scenario, **settings: Any) -> None:
+    """Run ``scenario`` against a fresh server on 127.0.0.1 with ``settings``."""
+
+    async def main() -> None:
+        server = TwampServer(ServerSettings(listen=(("127.0.0.1", 0),), **settings))
+        (host, port), *_ = await server.start()
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            await scenario(Client(reader, writer), server)
+        finally:
+            writer.close()
+            await server.close()
+            await asyncio.sleep(0.05)  # let the server log the connection's end
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"conf_sender": 1}, "Conf-Sender/Conf-Receiver must be 0"),
+        ({"conf_receiver": 1}, "Conf-Sender/Conf-Receiver must be 0"),
+        ({"num_packets": 10}, "Number of Schedule Slots/Packets must be 0"),
+        ({"num_slots": 1}, "Number of Schedule Slots/Packets must be 0"),
+        ({"type_p": 0x40000000 | 0x2E00}, "is not a DSCP"),
+        ({"sender_address": ipaddress.ip_address("192.0.2.7")}, "no third-party reflection"),
+        ({"padding_length": 70_000}, "exceeds a UDP datagram"),
+    ],
+)
+def test_requests_the_server_cannot_honour_get_accept_3(
+    changes: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(client: Client, server: TwampServer) -> None:
+        assert await client.set_up() == Accept.OK
+        assert await client.request(**changes) == (Accept.NOT_SUPPORTED, 0, bytes(16))
+        # The connection goes on: a proper request is accepted afterwards.
+        accept, port, sid = await client.request()
+        assert accept == Accept.OK and port != 0 and sid[:4] == LOCAL.packed
+
+    with caplog.at_level(logging.WARNING, logger="otwamp.server"):
+        run(scenario)
+    assert any("refused (Accept 3)" in r.message and reason in r.message for r in caplog.records)
+
+
+def test_ipv6_session_on_ipv4_connection() -> None:
+    async def scenario(client: Client, server: TwampServer) -> None:
+        await client.set_up()
+        v6 = ipaddress.ip_address("::1")
+        accept, _, _ = await client.request(sender_address=v6, receiver_address=v6)
+        assert accept == Accept.NOT_SUPPORTED
+
+    run(scenario)
+
+
+def test_no_free_test_port_is_a_temporary_limitation() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario(client: Client, server: TwampServer) -> None:
+        await client.set_up()
+        assert (await client.request())[:2] == (Accept.OK, port)
+        accept, given, _ = await client.request()
+        assert (accept, given) == (Accept.TEMPORARY_RESOURCE_LIMITATION, 0)
+
+    run(scenario, test_ports=(port, port))
+
+
+def test_mode_not_offered_gets_accept_3() -> None:
+    async def scenario(client: Client, server: TwampServer) -> None:
+        credentials = Credentials(encode_key_id("x"), b"x", "passphrase", "x")
+        assert await client.set_up(TwampMode.AUTHENTICATED, credentials) == Accept.NOT_SUPPORTED
+
+    run(scenario)
+
+
+def _sender_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+@pytest.mark.parametrize(
+    "mode", [TwampMode.UNAUTHENTICATED, TwampMode.AUTHENTICATED, TwampMode.ENCRYPTED]
+)
+def test_bad_test_packets_are_dropped_and_counted(
+    mode: TwampMode, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    keyfile = tmp_path / "k.pfs"
+    keyfile.write_text("alice\t616263\n")
+    credentials = Credentials(encode_key_id("alice"), b"abc", "passphrase", "alice")
+
+    async def scenario(client: Client, server: TwampServer) -> None:
+        sender, stranger = _sender_socket(), _sender_socket()
+        with sender, stranger:
+            await client.set_up(
+                mode, credentials if mode is not TwampMode.UNAUTHENTICATED else None
+            )
+            accept, port, sid = await client.request(sender_port=sender.getsockname()[1])
+            assert accept == Accept.OK
+            assert await client.start() == Accept.OK
+            engine = SessionSender(
+                TwampSessionRecord(sid, "x", "y"),
+                bytes(64),
+                session_protection(int(mode), sid, client.keys),
+            )
+            good = bytes(engine.stamp(engine.prepare(0), 1 << 32, 1))
+            reflector = ("127.0.0.1", port)
+            stranger.sendto(good, reflector)  # wrong source
+            sender.sendto(good[:5], reflector)  # truncated
+            if mode is not TwampMode.UNAUTHENTICATED:
+                sender.sendto(
+                    good[:-65] + bytes([good[-65] ^ 1]) + good[-64:], reflector
+                )  # HMAC fails
+            sender.sendto(good, reflector)
+            loop = asyncio.get_running_loop()
+            reply = await asyncio.wait_for(loop.sock_recv(sender, 2048), 2)
+            assert len(reply) == len(good)
+            writer = client.writer
+            writer.write(client.machine.stop_sessions(Accept.OK, 1))
+            await writer.drain()
+            await asyncio.sleep(0.1)  # Timeout 0 (RFC 5357 §3.8): the session closes at once
+
+    with caplog.at_level(logging.INFO, logger="otwamp.server"):
+        run(scenario, modes=TwampMode(0x07), key_sources=(PassphraseFile.load(keyfile),))
+    failed = 0 if mode is TwampMode.UNAUTHENTICATED else 1
+    expected = f"reflected 1; dropped 1 wrong-source, 1 short, {failed} failed HMAC"
+    assert any(expected in record.message for record in caplog.records), [
+        r.message for r in caplog.records
+    ]
