@@ -28,6 +28,10 @@ class ServerGreeting:
     SIZE = 64
     _S = struct.Struct("!12xI16s16sI12x")
 
+    def __post_init__(self) -> None:
+        if (len(self.challenge), len(self.salt)) != (16, 16):
+            raise ValueError("Challenge and Salt are 16 octets each")
+
     def encode(self) -> bytes:
         """Encode as 64 octets."""
         return self._S.pack(self.modes, self.challenge, self.salt, self.count)
@@ -51,7 +55,7 @@ def encode_key_id(identity: str | bytes) -> bytes:
 def decode_key_id(key_id: bytes) -> str:
     """The identity a pass-phrase KeyID names: UTF-8 up to the first zero octet."""
     try:
-        return key_id.rstrip(b"\0").decode("utf-8")
+        return key_id.split(b"\0", 1)[0].decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("KeyID is not UTF-8", field="KeyID", section=SECTION) from None
 
@@ -94,6 +98,10 @@ class ServerStart:
     SIZE = 48
     CLEAR_SIZE = 32  # octets 32-47 (Start-Time, MBZ) are encrypted in secured modes
     _S = struct.Struct("!15xB16sQ8x")
+
+    def __post_init__(self) -> None:
+        if len(self.server_iv) != 16:
+            raise ValueError("Server-IV is 16 octets")
 
     def encode(self) -> bytes:
         """Encode as 48 octets (plaintext)."""

@@ -19,17 +19,24 @@ _FRAC = 1 << 32
 _TS = struct.Struct("!Q")
 _EE = struct.Struct("!H")
 SECTION = "RFC 4656 §4.1.2"
+_ERA_PIVOT = 1 << 31
 
 
 def ns_to_ntp(ns: int) -> int:
-    """Unix nanoseconds to a 64-bit NTP timestamp (seconds << 32 | fraction)."""
+    """Unix nanoseconds to a 64-bit NTP timestamp; seconds wrap into era 1 in 2036 (RFC 5905 §6)."""
     secs, rem = divmod(ns, _NS)
-    return ((secs + NTP_UNIX_OFFSET) << 32) | ((rem << 32) // _NS)
+    return (((secs + NTP_UNIX_OFFSET) & 0xFFFFFFFF) << 32) | ((rem << 32) // _NS)
 
 
 def ntp_to_ns(ntp: int) -> int:
-    """A 64-bit NTP timestamp to Unix nanoseconds (rounded to nearest)."""
-    secs = (ntp >> 32) - NTP_UNIX_OFFSET
+    """A 64-bit NTP timestamp to Unix nanoseconds (rounded to nearest).
+
+    Seconds below 2**31 (before 1968 in era 0) are read as era 1, 2036 to
+    2104, the usual pivot for the 32-bit field (RFC 5905 §6).
+    """
+    secs = ntp >> 32
+    secs += (1 << 32) if secs < _ERA_PIVOT else 0
+    secs -= NTP_UNIX_OFFSET
     return secs * _NS + (((ntp & 0xFFFFFFFF) * _NS + (_FRAC >> 1)) >> 32)
 
 
@@ -105,7 +112,9 @@ class ErrorEstimate:
     @classmethod
     def from_seconds(cls, error: float, sync: bool) -> "ErrorEstimate":
         """The smallest encodable estimate that is not below ``error`` seconds."""
-        if not error > 0 or not math.isfinite(error):
+        if math.isnan(error) or error == math.inf:
+            return cls(sync, 63, 255)  # unknown or unbounded: the largest estimate
+        if error <= 0:
             return cls(sync, 0, 1)
         scale = 0
         while scale < 63 and math.ceil(error * 2.0 ** (32 - scale)) > 255:

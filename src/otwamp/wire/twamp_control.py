@@ -70,6 +70,8 @@ class RequestTwSession:
     def __post_init__(self) -> None:
         if self.sender_address.version != self.receiver_address.version:
             raise ValueError("sender and receiver addresses must be of one IP version")
+        if len(self.sid) != 16:
+            raise ValueError("a SID is 16 octets")
 
     def encode(self) -> bytes:
         """Encode the 96-octet body."""
@@ -158,6 +160,10 @@ class AcceptSession:
     SECTION = "RFC 4656 §3.5"
     BODY = 32
     _S = struct.Struct("!BxH16s12x")
+
+    def __post_init__(self) -> None:
+        if len(self.sid) != 16:
+            raise ValueError("a SID is 16 octets")
 
     def encode(self) -> bytes:
         """Encode the 32-octet body."""
