@@ -89,3 +89,26 @@ def test_open_mode_needs_no_keys() -> None:
     assert response.mode == 1
     assert channels.keys is None
     assert response.token == bytes(64)
+
+
+@pytest.mark.parametrize("name", ["twamp-A", "twamp-E", "twamp-M", "twamp-A-pad0", "twamp-E-pad0"])
+def test_set_up_reproduces_the_perfsonar_transcript(name: str) -> None:
+    """Given the recorded random values, our set-up produces perfSONAR's bytes exactly."""
+    from tests.control.conftest import Recorded
+
+    recorded = Recorded(name)
+    greeting = recorded.greeting()
+    wire = recorded.stream("client->server")
+    keys = recorded.keys
+    client_iv = wire[148:164]  # Set-Up-Response: Mode 4, KeyID 80, Token 64, Client-IV 16
+    draws = iter([keys.aes_key, keys.hmac_key, client_iv])
+    credentials = Credentials(encode_key_id("test"), b"secret", "passphrase", "test")
+    mode = TwampMode(int.from_bytes(wire[:4], "big"))
+    response, client = client_setup(greeting, mode, credentials, lambda n: next(draws))
+    assert response.encode() == wire[:164]
+    # The server opens the Token to the same keys and checks the client's first command's HMAC.
+    server, rx = server_setup(greeting, response, credentials, bytes(16))
+    assert server.keys == keys
+    request = rx.open(wire[164 : 164 + 112])  # Request-TW-Session: its HMAC verifies
+    assert request[0] == 5
+    assert client.tx.seal(request) == wire[164 : 164 + 112]  # and our client encrypts it alike
