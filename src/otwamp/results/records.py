@@ -66,3 +66,42 @@ class TwampSessionRecord:
     dropped: Dropped = field(default_factory=Dropped)
     completed: bool = True  # False when the session ended early (server vanished)
     initial_ttl: int = 255  # TTL the sender and reflector set on their packets
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An OWAMP-Test packet as the Session-Receiver recorded it (RFC 4656 §3.8, §4.2).
+
+    ``sent`` is the packet's Timestamp and Error Estimate (the sender's
+    clock), ``received`` the receiver's kernel receive time with its own
+    estimate, ``ttl`` the TTL/Hop Limit seen (None when unknown).
+    """
+
+    seq: int
+    sent: Stamp
+    received: Stamp
+    ttl: int | None
+
+
+@dataclass(slots=True)
+class OwampSessionRecord:
+    """Everything one OWAMP-Test session produced at its receiver, in arrival order.
+
+    ``direction`` is "to" (client sends, server receives) or "from" (server
+    sends, client receives). ``count`` is the Number of Packets requested;
+    ``next_seqno`` and ``skipped`` come from the sender's Stop-Sessions
+    (RFC 4656 §3.8): packets at or above Next Seqno or inside a skip range
+    were never sent and are not lost.
+    """
+
+    sid: bytes
+    direction: str
+    mode: str
+    key_source: str
+    count: int
+    arrivals: list[Arrival] = field(default_factory=list)
+    next_seqno: int | None = None
+    skipped: list[tuple[int, int]] = field(default_factory=list)
+    dropped: Dropped = field(default_factory=Dropped)
+    completed: bool = True
+    initial_ttl: int = 255
