@@ -2,14 +2,12 @@
 
 import asyncio
 import errno
-import getpass
 import json
 import logging
 import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -17,12 +15,14 @@ from otwamp import __version__
 from otwamp.cli.addresses import parse_endpoint
 from otwamp.cli.config import load_server_config, server_settings
 from otwamp.cli.dscp import parse_dscp
+from otwamp.cli.errors import CliError, one_line_errors
+from otwamp.cli.keys import keys
 from otwamp.cli.modes import parse_modes
 from otwamp.control.security import DEFAULT_MAX_COUNT
 from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, PingSettings, ping
 from otwamp.drivers.twamp_server import TwampServer
-from otwamp.errors import ConfigError, OtwampError
-from otwamp.keys.passphrase import IdentityKeys, PassphraseFile, check_identity, check_passphrase
+from otwamp.errors import ConfigError
+from otwamp.keys.passphrase import IdentityKeys, PassphraseFile
 from otwamp.results.metrics import summarize_twamp
 from otwamp.results.records import TwampSessionRecord
 from otwamp.results.report import raw_lines, render_text, to_json
@@ -31,17 +31,13 @@ from otwamp.session.schedule import Schedule
 MAX_PADDING = 65_507 - 14
 
 
-class _CliError(click.ClickException):
-    """A one-line failure: printed as ``otwamp: message``, exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"otwamp: {self.message}", err=True)
-
-
 @click.group()
 @click.version_option(__version__, prog_name="otwamp")
 def main() -> None:
     """OWAMP/TWAMP measurements, secured with keys from IKEv2 (RFC 7717)."""
+
+
+main.add_command(keys)
 
 
 @main.command()
@@ -81,6 +77,7 @@ def main() -> None:
     help="Pass-phrase file (identity<TAB>hex).",
 )
 @click.option("-v", "--verbose", count=True, help="Debug log output.")
+@one_line_errors
 def server(
     listen: tuple[str, ...],
     test_ports: str | None,
@@ -107,10 +104,8 @@ def server(
             },
         )
         asyncio.run(_serve(TwampServer(settings)))
-    except OtwampError as exc:
-        raise _CliError(str(exc)) from None
     except OSError as exc:
-        raise _CliError(f"cannot listen: {exc.strerror or exc}") from None
+        raise CliError(f"cannot listen: {exc.strerror or exc}") from None
 
 
 async def _serve(server: TwampServer) -> None:
@@ -195,6 +190,7 @@ async def _serve(server: TwampServer) -> None:
     show_default=True,
     help="Highest PBKDF2 Count to accept from a server.",
 )
+@one_line_errors
 def ping_command(
     target: str,
     count: int,
@@ -234,13 +230,11 @@ def ping_command(
             max_count=max_count,
         )
         outcome = asyncio.run(_ping_with_progress(settings))
-    except OtwampError as exc:
-        raise _CliError(str(exc)) from None
     except OSError as exc:
-        raise _CliError(_network_reason(exc, target)) from None
+        raise CliError(_network_reason(exc, target)) from None
     _report(outcome, as_json=as_json, raw=raw, percentiles=percentiles)
     if outcome.problem:
-        raise _CliError(f"{outcome.problem}; the results above are partial")
+        raise CliError(f"{outcome.problem}; the results above are partial")
 
 
 async def _ping_with_progress(settings: PingSettings) -> PingOutcome:
@@ -280,70 +274,6 @@ def _client_keys(identity: str | None, keyfile: Path | None) -> IdentityKeys | N
     if identity is None or keyfile is None:
         return None
     return IdentityKeys(PassphraseFile.load(keyfile), identity)
-
-
-@main.group()
-def keys() -> None:
-    """Manage pass-phrase files (perfSONAR pfs format: identity<TAB>hex)."""
-
-
-@keys.command(name="add")
-@click.option(
-    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
-@click.argument("identity")
-def keys_add(path: Path, identity: str) -> None:
-    """Add or replace IDENTITY; the pass-phrase is read from the terminal or stdin, never echoed."""
-    try:
-        check_identity(identity)
-        store = PassphraseFile.load(path, missing_ok=True)
-        passphrase = _read_passphrase(identity)
-        check_passphrase(passphrase)
-        store.entries[identity] = passphrase
-        store.save()
-    except OtwampError as exc:
-        raise _CliError(str(exc)) from None
-    click.echo(f"{identity}: pass-phrase stored in {path}", err=True)
-
-
-@keys.command(name="del")
-@click.option(
-    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
-@click.argument("identity")
-def keys_del(path: Path, identity: str) -> None:
-    """Remove IDENTITY."""
-    try:
-        store = PassphraseFile.load(path)
-        if store.entries.pop(identity, None) is None:
-            raise ConfigError(f"{path}: no identity {identity!r}")
-        store.save()
-    except OtwampError as exc:
-        raise _CliError(str(exc)) from None
-
-
-@keys.command(name="list")
-@click.option(
-    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
-def keys_list(path: Path) -> None:
-    """List the identities (never the pass-phrases)."""
-    try:
-        store = PassphraseFile.load(path)
-    except OtwampError as exc:
-        raise _CliError(str(exc)) from None
-    for identity in sorted(store.entries):
-        click.echo(identity)
-
-
-def _read_passphrase(identity: str) -> bytes:
-    """A pass-phrase from the terminal (asked twice, not echoed) or one line of stdin."""
-    if sys.stdin.isatty():
-        first = getpass.getpass(f"pass-phrase for {identity}: ")
-        if getpass.getpass("again: ") != first:
-            raise ConfigError("the two pass-phrases differ")
-        return first.encode("utf-8")
-    return sys.stdin.buffer.readline().rstrip(b"\r\n")
 
 
 def _network_reason(exc: OSError, target: str) -> str:

@@ -1,0 +1,186 @@
+"""The OWAMP-Test receiver, without sockets or clocks (RFC 4656 §4.2, §3.8, §3.9).
+
+``on_datagram`` checks a received packet and records it in arrival order,
+duplicates included; ``finish`` applies the sender's Stop-Sessions and the
+loss timeout; ``fetch_records`` gives the packet records of Fetch-Session,
+lost packets last. Memory is bounded by the session's Number of Packets.
+Times given to the receiver are in the 32.32 timestamp format of the wire,
+except the kernel's receive time, a ``Stamp``.
+"""
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+
+from otwamp.errors import AuthenticationError, ProtocolError
+from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
+from otwamp.session.protection import SessionProtection
+from otwamp.session.sender import stamp_of
+from otwamp.wire.owamp_fetch import PacketRecord
+from otwamp.wire.owamp_stop import SkipRange, ranges_in_order
+from otwamp.wire.timestamp import ErrorEstimate, ns_to_ntp
+from otwamp.wire.twamp_test import SENDER_AUTH, SENDER_AUTH_SIZE, SENDER_OPEN, SENDER_OPEN_SIZE
+
+STOP_SECTION = "RFC 4656 §3.8"
+UNKNOWN_TTL = 255  # recorded when the TTL is unknown, and for lost packets (RFC 4656 §4.2)
+# A lost packet's send Error Estimate: S = 0, Multiplier 1 and the largest Scale. RFC 4656
+# §3.9 says Scale 64, which the 6-bit field cannot hold; 63 is the nearest value.
+LOST_SEND_ERROR = ErrorEstimate(sync=False, scale=63, multiplier=1).to_int()
+
+
+@lru_cache(maxsize=64)
+def estimate_of(error: float, sync: bool) -> int:
+    """The wire Error Estimate of a clock error in seconds (a clock has few distinct ones)."""
+    return ErrorEstimate.from_seconds(error, sync).to_int()
+
+
+def clip_skip_ranges(ranges: Iterable[SkipRange], end: int) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` below sequence number ``end``, as the record keeps them."""
+    return [(skip.first, min(skip.last, end - 1)) for skip in ranges if skip.first < end]
+
+
+class OwampReceiver:
+    """Receives one OWAMP-Test session into its ``OwampSessionRecord``.
+
+    ``send_times`` holds the scheduled send timestamp of every sequence
+    number (``slots.send_times``), ``timeout`` the session's Timeout (both
+    32.32). A packet outside the session, or off its schedule by more than
+    Timeout, counts as ``dropped.unknown_seq``. At most ``max_records``
+    arrivals are kept (twice the packet count unless told): beyond that,
+    duplicates are counted in ``excess``.
+    """
+
+    def __init__(
+        self,
+        record: OwampSessionRecord,
+        send_times: Sequence[int],
+        timeout: int,
+        protection: SessionProtection | None = None,
+        max_records: int | None = None,
+    ) -> None:
+        if len(send_times) != record.count:
+            raise ValueError("one scheduled send time per packet of the session")
+        self.record = record
+        self.excess = 0
+        self._send_times = send_times
+        self._timeout = timeout
+        self._protection = protection
+        self._layout = SENDER_AUTH if protection is not None else SENDER_OPEN
+        self._min_size = SENDER_AUTH_SIZE if protection is not None else SENDER_OPEN_SIZE
+        self._limit = 2 * record.count if max_records is None else max_records
+        self._records: list[PacketRecord] = []
+        self._lost_error = 0  # the receiver clock's Error Estimate when the session ended
+        self.finished = False
+
+    def on_datagram(self, data: bytes, received: Stamp, ttl: int | None) -> Arrival | None:
+        """Record a packet received at ``received``; a bad one is counted and dropped (§4.2)."""
+        plain = self._plaintext(data)
+        if plain is None:
+            return None
+        seq, send_timestamp, send_error = self._layout.unpack_from(plain)
+        dropped = self.record.dropped
+        if not send_error & 0xFF:  # Multiplier 0: corrupt (RFC 4656 §4.1.2)
+            dropped.truncated += 1
+            return None
+        receive_timestamp = ns_to_ntp(received.ns)
+        if self.finished or not self._expected(seq, send_timestamp, receive_timestamp):
+            dropped.unknown_seq += 1
+            return None
+        if len(self._records) >= self._limit:
+            self.excess += 1
+            return None
+        arrival = Arrival(seq, stamp_of(send_timestamp, send_error), received, ttl)
+        self.record.arrivals.append(arrival)
+        self._records.append(
+            PacketRecord(
+                seq=seq,
+                send_error=send_error,
+                receive_error=estimate_of(received.error, received.sync),
+                send_timestamp=send_timestamp,
+                receive_timestamp=receive_timestamp,
+                ttl=UNKNOWN_TTL if ttl is None else ttl,
+            )
+        )
+        return arrival
+
+    def finish(self, next_seqno: int, skipped: Sequence[SkipRange], stopped: Stamp) -> None:
+        """Apply the sender's Stop-Sessions, received at ``stopped`` (RFC 4656 §3.8).
+
+        Records of packets scheduled in the last Timeout before the stop are
+        discarded, lost ones included, so the session ends just before them.
+        Having received a packet at or beyond Next Seqno invalidates the session.
+        """
+        if not ranges_in_order(skipped):
+            raise ProtocolError(
+                "Skip Ranges MUST be in order", field="Skip Ranges", section=STOP_SECTION
+            )
+        stop = ns_to_ntp(stopped.ns)
+        if any(packet.seq >= next_seqno for packet in self._records):
+            self.record.completed = False
+        end = min(next_seqno, bisect_right(self._send_times, stop - self._timeout))
+        self._end_at(end, skipped, stopped)
+
+    def abandon(self, stopped: Stamp) -> None:
+        """End at ``stopped`` a session whose control connection broke first (RFC 4656 §3.8).
+
+        Packets after the last one received may never have been sent, so the
+        session ends after it; the results are marked incomplete.
+        """
+        self.record.completed = False
+        last = max((packet.seq for packet in self._records), default=-1)
+        self._end_at(last + 1, (), stopped)
+
+    def fetch_records(self, begin: int, end: int) -> list[PacketRecord]:
+        """Packet records with ``begin <= seq <= end`` for Fetch-Session (RFC 4656 §3.9).
+
+        Received packets come in arrival order; once the session is finished,
+        lost packets follow with their scheduled send time and a zero receive time.
+        """
+        received = [packet for packet in self._records if begin <= packet.seq <= end]
+        if not self.finished:
+            return received
+        return received + [packet for packet in self._lost() if begin <= packet.seq <= end]
+
+    def _end_at(self, end: int, ranges: Sequence[SkipRange], stopped: Stamp) -> None:
+        self.finished = True
+        self._lost_error = estimate_of(stopped.error, stopped.sync)
+        self.record.next_seqno = end
+        self.record.skipped = clip_skip_ranges(ranges, end)
+        self._records = [packet for packet in self._records if packet.seq < end]
+        self.record.arrivals = [arrival for arrival in self.record.arrivals if arrival.seq < end]
+
+    def _lost(self) -> Iterator[PacketRecord]:
+        """Records of the packets below Next Seqno that never arrived (RFC 4656 §4.2)."""
+        seen = {packet.seq for packet in self._records}
+        end = self.record.next_seqno or 0
+        for seq in range(end):
+            if seq not in seen:
+                yield PacketRecord(
+                    seq, LOST_SEND_ERROR, self._lost_error, self._send_times[seq], 0, UNKNOWN_TTL
+                )
+
+    def _expected(self, seq: int, send_timestamp: int, receive_timestamp: int) -> bool:
+        """Whether the packet belongs to the schedule within Timeout (RFC 4656 §4.2)."""
+        if seq >= self.record.count:
+            return False
+        timeout = self._timeout
+        return (
+            abs(send_timestamp - self._send_times[seq]) <= timeout
+            and abs(receive_timestamp - send_timestamp) <= timeout
+        )
+
+    def _plaintext(self, data: bytes) -> bytes | None:
+        """The packet's plaintext, or None (counted) when short or forged."""
+        dropped = self.record.dropped
+        if len(data) < self._min_size:
+            dropped.truncated += 1
+            return None
+        if self._protection is None:
+            return data
+        try:
+            return self._protection.sender.unprotect(data)
+        except AuthenticationError:
+            dropped.auth_failures += 1
+        except ProtocolError:
+            dropped.truncated += 1
+        return None

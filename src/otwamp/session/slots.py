@@ -1,0 +1,137 @@
+"""OWAMP send schedules from Request-Session slots (RFC 4656 §3.5, §3.6, §5).
+
+A schedule is a circular list of slots; before each packet the sender waits
+the current slot's time and moves to the next slot, so packet ``i`` is due
+at Start Time plus the first ``i + 1`` waits. Times are in the 32.32
+timestamp format of the wire (RFC 4656 §4.1.2), so that sender and receiver
+compute identical schedules. Exponential waits come from the SID-seeded
+generator of §5, which every implementation must reproduce bit for bit.
+"""
+
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from otwamp.security.primitives import BLOCK_LEN, ecb
+from otwamp.session.schedule import Schedule
+from otwamp.wire.owamp_control import Slot, SlotType
+from otwamp.wire.timestamp import ntp_to_duration
+
+ONE = 1 << 32  # 1.0 in 32.32 fixed point (RFC 4656 §5.2)
+_MASK32 = ONE - 1
+_BIT31 = 1 << 31
+# Q[k] of algorithm S, k = 1..11, as fixed by RFC 4656 §5.2; Q[k] = Q[11] for k > 11.
+_Q = (
+    0xB17217F8,
+    0xEEF193F7,
+    0xFD271862,
+    0xFF9D6DD0,
+    0xFFF4CFD0,
+    0xFFFEE819,
+    0xFFFFE7FF,
+    0xFFFFFE2B,
+    0xFFFFFFE0,
+    0xFFFFFFFE,
+    0xFFFFFFFF,
+)
+_LN2 = _Q[0]
+_BATCH = 256  # AES blocks encrypted per call: 1,024 uniforms
+
+
+class UnitExponential(Protocol):
+    """A source of mean-1 exponential variates in 32.32 fixed point."""
+
+    def draw(self) -> int: ...
+
+
+def fixed_multiply(u: int, v: int) -> int:
+    """Product of two 32.32 numbers, computed exactly (RFC 4656 §5.2)."""
+    return (u * v) >> 32
+
+
+class SidExponential:
+    """The reproducible exponential generator of RFC 4656 §5, seeded by a SID.
+
+    Uniforms: AES-128 under key SID of a 16-octet counter, four 32-bit words
+    per block (§5.3). Variates: Knuth's algorithm S in 32.32 fixed point (§5.1).
+    """
+
+    def __init__(self, sid: bytes) -> None:
+        if len(sid) != BLOCK_LEN:
+            raise ValueError("the SID is 16 octets")
+        self._encrypt = ecb(sid).encryptor().update
+        self._words: Sequence[int] = ()
+        self._next = 0
+        self._block = 0  # index of the next block; its counter value is 4 * index (§5.3 U2)
+
+    def uniform(self) -> int:
+        """The next 32-bit uniform of algorithm Unif (RFC 4656 §5.3)."""
+        if self._next == len(self._words):
+            counters = range(4 * self._block, 4 * (self._block + _BATCH), 4)
+            plain = b"".join(counter.to_bytes(BLOCK_LEN, "big") for counter in counters)
+            self._words = struct.unpack(f"!{4 * _BATCH}I", self._encrypt(plain))
+            self._block += _BATCH
+            self._next = 0
+        word = self._words[self._next]
+        self._next += 1
+        return word
+
+    def draw(self) -> int:
+        """The next mean-1 exponential variate, 32.32 fixed point (RFC 4656 §5.1 S1-S4)."""
+        u = self.uniform()
+        j = 0
+        while u & _BIT31 and j < 32:  # S1: skip the leading ones and the first zero
+            u = (u << 1) & _MASK32
+            j += 1
+        u = (u << 1) & _MASK32
+        if u < _LN2:  # S2: immediate acceptance (all ones gives j = 32, u = 0: 32 ln2)
+            return j * _LN2 + u
+        # S3: the least k with u < Q[k]; here k >= 2 since u >= Q[1].
+        k = next((index + 1 for index, q in enumerate(_Q) if u < q), len(_Q) + 1)
+        v = min(self.uniform() for _ in range(k))
+        return fixed_multiply((j << 32) + v, _LN2)  # S4
+
+
+def waits(slots: Sequence[Slot], count: int, source: UnitExponential) -> Iterator[int]:
+    """The wait before each of ``count`` packets, 32.32, cycling through ``slots`` (§3.6)."""
+    if count and not slots:
+        raise ValueError("a schedule needs at least one slot")
+    for seq in range(count):
+        slot = slots[seq % len(slots)]
+        if slot.type is SlotType.EXPONENTIAL:
+            yield fixed_multiply(source.draw(), slot.parameter)
+        else:
+            yield slot.parameter
+
+
+def send_offsets(slots: Sequence[Slot], count: int, source: UnitExponential) -> list[int]:
+    """When each packet is due after Start Time, 32.32: packet i after i + 1 waits (§3.6)."""
+    offsets: list[int] = []
+    due = 0
+    for wait in waits(slots, count, source):
+        due += wait
+        offsets.append(due)
+    return offsets
+
+
+def send_times(
+    start_time: int, slots: Sequence[Slot], count: int, source: UnitExponential
+) -> list[int]:
+    """Scheduled send timestamps of a session starting at ``start_time`` (RFC 4656 §4.1.1)."""
+    return [start_time + offset for offset in send_offsets(slots, count, source)]
+
+
+def session_schedule(slots: Sequence[Slot], count: int, sid: bytes) -> list[int]:
+    """A session's offsets, exponential waits drawn from its SID as §5 demands."""
+    return send_offsets(slots, count, SidExponential(sid))
+
+
+def offsets_seconds(offsets: Sequence[int]) -> list[float]:
+    """32.32 offsets as seconds, e.g. for a pacing plan."""
+    return [ntp_to_duration(offset) for offset in offsets]
+
+
+def slots_for(kind: Schedule, interval: float) -> list[Slot]:
+    """The one slot of ``--schedule fixed|poisson -i interval`` (RFC 4656 §3.6 examples)."""
+    type_ = SlotType.FIXED if kind is Schedule.FIXED else SlotType.EXPONENTIAL
+    return [Slot.of_seconds(type_, interval)]
