@@ -1,0 +1,157 @@
+"""What the OWAMP and TWAMP control servers share: set-up and command framing.
+
+Connection set-up (Server-Greeting, Set-Up-Response, Server-Start) is RFC
+4656 §3.1 for both protocols. After it, every command starts with a block
+whose first octet is the Command Number; subclasses frame the rest. The
+machines are sans-I/O: feed octets with ``receive_data``, pull events with
+``next_event``, and answer with methods that return octets to send.
+"""
+
+import enum
+
+from otwamp.control.buffer import ReceiveBuffer
+from otwamp.control.events import NEED_DATA, NeedData, SetUpReceived
+from otwamp.errors import ProtocolError
+from otwamp.security.control import (
+    ControlReceiver,
+    ControlSender,
+    OpenControlReceiver,
+    OpenControlSender,
+)
+from otwamp.wire.registry import Accept
+from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
+from otwamp.wire.twamp_control import HMAC_SIZE
+
+BLOCK = 16
+
+
+class ServerState(enum.Enum):
+    """Where a control server connection stands."""
+
+    GREETING = "greeting"  # nothing sent yet
+    AWAIT_SETUP = "await-setup"  # Server-Greeting sent
+    SETTING_UP = "setting-up"  # Set-Up-Response received, Server-Start not yet sent
+    AWAIT_COMMAND = "await-command"  # between test phases
+    ANSWERING = "answering"  # a command awaits its response
+    TESTING = "testing"  # sessions started: only Stop-Sessions is valid
+    CLOSED = "closed"
+
+
+class ServerConnectionBase:
+    """One control connection, server side, up to command framing."""
+
+    SECTION = "RFC 4656 §3"
+    PROTOCOL = "OWAMP-Control"
+
+    def __init__(self) -> None:
+        self.state = ServerState.GREETING
+        self.greeting: ServerGreeting | None = None
+        self._buffer = ReceiveBuffer()
+        self._tx: ControlSender = OpenControlSender()
+        self._rx: ControlReceiver = OpenControlReceiver()
+        self._head: bytes | None = None  # first decrypted block of the command being read
+        self._pending: str | None = None  # the answer the driver owes
+
+    def greet(self, greeting: ServerGreeting) -> bytes:
+        """Octets of the Server-Greeting; Modes 0 refuses the client (RFC 4656 §3.1)."""
+        self._expect(ServerState.GREETING, "Server-Greeting")
+        self.greeting = greeting
+        self.state = ServerState.AWAIT_SETUP if greeting.modes else ServerState.CLOSED
+        return greeting.encode()
+
+    def start(
+        self, start: ServerStart, tx: ControlSender | None = None, rx: ControlReceiver | None = None
+    ) -> bytes:
+        """Octets of Server-Start; with Accept 0 the channels take over (RFC 4656 §3.1)."""
+        self._expect(ServerState.SETTING_UP, "Server-Start")
+        wire = start.encode()
+        if start.accept != Accept.OK:
+            self.state = ServerState.CLOSED
+            return wire  # RFC 4656 §3.1: Start-Time is not encrypted unless Accept is 0
+        self._tx, self._rx = tx or OpenControlSender(), rx or OpenControlReceiver()
+        self.state = ServerState.AWAIT_COMMAND
+        clear = ServerStart.CLEAR_SIZE
+        return wire[:clear] + self._tx.encrypt(wire[clear:])
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed octets received from the client."""
+        self._buffer.feed(data)
+
+    def close(self) -> None:
+        """Mark the connection closed; no further events."""
+        self.state = ServerState.CLOSED
+
+    def next_event(self) -> object:
+        """The next event from the buffered octets, or NEED_DATA."""
+        if self.state is ServerState.AWAIT_SETUP:
+            return self._setup()
+        if self.state in (ServerState.AWAIT_COMMAND, ServerState.TESTING):
+            head = self._head_block()
+            return NEED_DATA if head is None else self._command(head[0])
+        if self.state in (ServerState.ANSWERING, ServerState.SETTING_UP):
+            return NEED_DATA  # the driver answers first; what follows stays buffered
+        if len(self._buffer):
+            raise ProtocolError(
+                f"unexpected octets in state {self.state.value}",
+                field=self.PROTOCOL,
+                section=self.SECTION,
+            )
+        return NEED_DATA
+
+    def _command(self, number: int) -> object:
+        """Frame and decode the command whose first block is buffered."""
+        raise NotImplementedError
+
+    def _setup(self) -> NeedData | SetUpReceived:
+        data = self._buffer.take(SetUpResponse.SIZE)
+        if data is None:
+            return NEED_DATA
+        self.state = ServerState.SETTING_UP
+        return SetUpReceived(SetUpResponse.decode(data))
+
+    def _head_block(self) -> bytes | None:
+        if self._head is None:
+            block = self._buffer.take(BLOCK)
+            if block is not None:
+                self._head = self._rx.decrypt(block)
+        return self._head
+
+    def _part(self, size: int) -> bytes | None:
+        """The next ``size`` octets and their HMAC block, decrypted and verified, or None."""
+        data = self._buffer.take(size + HMAC_SIZE)
+        if data is None:
+            return None
+        plain = self._rx.decrypt(data[:size])
+        self._rx.verify(data[size:])
+        return plain
+
+    def _body(self, size: int) -> bytes | None:
+        """A whole ``size``-octet body after the head block, HMAC verified, or None."""
+        head = self._head
+        assert head is not None
+        rest = self._part(size - BLOCK)
+        if rest is None:
+            return None
+        self._head = None
+        return head + rest
+
+    def _out_of_order(self, number: int) -> ProtocolError:
+        return ProtocolError(
+            f"Command Number {number} is out of order in state {self.state.value}",
+            field="Command Number",
+            section="RFC 4656 §3.4",
+        )
+
+    def _await_answer(self, kind: str) -> None:
+        self._pending = kind
+        self.state = ServerState.ANSWERING
+
+    def _answer(self, kind: str) -> None:
+        if self.state is not ServerState.ANSWERING or self._pending != kind:
+            raise RuntimeError(f"no request awaits a {kind}")
+        self._pending = None
+        self.state = ServerState.AWAIT_COMMAND
+
+    def _expect(self, state: ServerState, what: str) -> None:
+        if self.state is not state:
+            raise RuntimeError(f"cannot send {what} in state {self.state.value}")
