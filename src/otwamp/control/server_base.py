@@ -9,8 +9,8 @@ machines are sans-I/O: feed octets with ``receive_data``, pull events with
 
 import enum
 
-from otwamp.control.buffer import ReceiveBuffer
 from otwamp.control.events import NEED_DATA, NeedData, SetUpReceived
+from otwamp.control.framing import Framer
 from otwamp.errors import ProtocolError
 from otwamp.security.control import (
     ControlReceiver,
@@ -20,7 +20,6 @@ from otwamp.security.control import (
 )
 from otwamp.wire.registry import Accept
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
-from otwamp.wire.twamp_control import HMAC_SIZE
 
 BLOCK = 16
 
@@ -46,10 +45,8 @@ class ServerConnectionBase:
     def __init__(self) -> None:
         self.state = ServerState.GREETING
         self.greeting: ServerGreeting | None = None
-        self._buffer = ReceiveBuffer()
+        self._framer = Framer()
         self._tx: ControlSender = OpenControlSender()
-        self._rx: ControlReceiver = OpenControlReceiver()
-        self._head: bytes | None = None  # first decrypted block of the command being read
         self._pending: str | None = None  # the answer the driver owes
 
     def greet(self, greeting: ServerGreeting) -> bytes:
@@ -68,14 +65,14 @@ class ServerConnectionBase:
         if start.accept != Accept.OK:
             self.state = ServerState.CLOSED
             return wire  # RFC 4656 §3.1: Start-Time is not encrypted unless Accept is 0
-        self._tx, self._rx = tx or OpenControlSender(), rx or OpenControlReceiver()
+        self._tx, self._framer.rx = tx or OpenControlSender(), rx or OpenControlReceiver()
         self.state = ServerState.AWAIT_COMMAND
         clear = ServerStart.CLEAR_SIZE
         return wire[:clear] + self._tx.encrypt(wire[clear:])
 
     def receive_data(self, data: bytes) -> None:
         """Feed octets received from the client."""
-        self._buffer.feed(data)
+        self._framer.feed(data)
 
     def close(self) -> None:
         """Mark the connection closed; no further events."""
@@ -86,11 +83,11 @@ class ServerConnectionBase:
         if self.state is ServerState.AWAIT_SETUP:
             return self._setup()
         if self.state in (ServerState.AWAIT_COMMAND, ServerState.TESTING):
-            head = self._head_block()
+            head = self._framer.prefix(BLOCK)
             return NEED_DATA if head is None else self._command(head[0])
         if self.state in (ServerState.ANSWERING, ServerState.SETTING_UP):
             return NEED_DATA  # the driver answers first; what follows stays buffered
-        if len(self._buffer):
+        if self._framer.pending():
             raise ProtocolError(
                 f"unexpected octets in state {self.state.value}",
                 field=self.PROTOCOL,
@@ -103,37 +100,11 @@ class ServerConnectionBase:
         raise NotImplementedError
 
     def _setup(self) -> NeedData | SetUpReceived:
-        data = self._buffer.take(SetUpResponse.SIZE)
+        data = self._framer.clear(SetUpResponse.SIZE)
         if data is None:
             return NEED_DATA
         self.state = ServerState.SETTING_UP
         return SetUpReceived(SetUpResponse.decode(data))
-
-    def _head_block(self) -> bytes | None:
-        if self._head is None:
-            block = self._buffer.take(BLOCK)
-            if block is not None:
-                self._head = self._rx.decrypt(block)
-        return self._head
-
-    def _part(self, size: int) -> bytes | None:
-        """The next ``size`` octets and their HMAC block, decrypted and verified, or None."""
-        data = self._buffer.take(size + HMAC_SIZE)
-        if data is None:
-            return None
-        plain = self._rx.decrypt(data[:size])
-        self._rx.verify(data[size:])
-        return plain
-
-    def _body(self, size: int) -> bytes | None:
-        """A whole ``size``-octet body after the head block, HMAC verified, or None."""
-        head = self._head
-        assert head is not None
-        rest = self._part(size - BLOCK)
-        if rest is None:
-            return None
-        self._head = None
-        return head + rest
 
     def _out_of_order(self, number: int) -> ProtocolError:
         return ProtocolError(

@@ -71,7 +71,7 @@ class TwampServerConnection(ServerConnectionBase):
         # RFC 4656 §3.4 / RFC 5357 §3.8: while sessions run only Stop-Sessions is valid.
         if (self.state is ServerState.TESTING) != (number == TwampCommand.STOP_SESSIONS):
             raise self._out_of_order(number)
-        body = self._body(body_size)
+        body = self._framer.part(body_size)
         return NEED_DATA if body is None else self._dispatch(number, body)
 
     def _dispatch(self, number: int, body: bytes) -> ServerEvent:
