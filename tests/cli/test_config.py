@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from otwamp.cli.config import load_server_config, server_settings
+from otwamp.drivers.twamp_server import TwampServer
 from otwamp.errors import ConfigError
 from otwamp.wire.registry import TwampMode
 
@@ -29,7 +30,7 @@ def test_file_values_and_flag_overrides(tmp_path: Path) -> None:
     assert settings.modes == TwampMode.UNAUTHENTICATED | TwampMode.ENCRYPTED
     assert settings.count == 4096
     assert len(settings.key_sources) == 1
-    assert settings.offered == 0x05
+    assert TwampServer(settings).offered == 0x05
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,8 @@ async def _set_up(control: _Control, settings: PingSettings, server: str) -> _Se
             check_count(greeting.count, settings.max_count)
         except ProtocolError as exc:
             raise RefusedError(f"the server's PBKDF2 {exc}") from None
-        credentials, bits = settings.keys.credentials_for(server), settings.keys.mode_bits
+        credentials = settings.keys.credentials_for(server)
+        bits = int(TwampMode.IKEV2_DERIVED) if settings.keys.ikev2_derived else 0  # D3
     response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
     await control.send(control.machine.setup(response, channels.tx, channels.receiver))
     started = await control.receive("Server-Start")

@@ -36,7 +36,7 @@ class PassphraseFile:
     path: Path
     entries: dict[str, bytes] = field(default_factory=dict, repr=False)
     name: str = "passphrase"
-    mode_bits: int = 0
+    ikev2_derived: bool = False
 
     @classmethod
     def load(cls, path: Path, missing_ok: bool = False) -> "PassphraseFile":
@@ -99,7 +99,7 @@ class IdentityKeys:
     file: PassphraseFile
     identity: str
     name: str = "passphrase"
-    mode_bits: int = 0
+    ikev2_derived: bool = False
 
     def credentials_for(self, server: str) -> Credentials:
         """The identity's KeyID and pass-phrase, whatever the server."""

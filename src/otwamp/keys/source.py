@@ -29,8 +29,8 @@ class KeySource(Protocol):
         ...
 
     @property
-    def mode_bits(self) -> int:
-        """Mode bits this source adds (TWAMP 0x80 for IKEv2, D3)."""
+    def ikev2_derived(self) -> bool:
+        """Whether the secret is prf(SK_d, "IPPM") (RFC 7717 §5.1): sets the Mode bit of D3."""
         ...
 
     def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
@@ -47,8 +47,8 @@ class ClientKeySource(Protocol):
         ...
 
     @property
-    def mode_bits(self) -> int:
-        """Mode bits this source adds (TWAMP 0x80 for IKEv2, D3)."""
+    def ikev2_derived(self) -> bool:
+        """Whether the secret is prf(SK_d, "IPPM") (RFC 7717 §5.1): sets the Mode bit of D3."""
         ...
 
     def credentials_for(self, server: str) -> Credentials:
