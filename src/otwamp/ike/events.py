@@ -1,0 +1,55 @@
+"""What the IKE machines report to their driver (sans-I/O output)."""
+
+from dataclasses import dataclass
+
+from otwamp.ike.sa import IkeSa
+
+
+@dataclass(frozen=True)
+class Established:
+    """The IKE SA is up (RFC 7296 §1.2); childless, so no Child SA came with it (RFC 6023)."""
+
+    sa: IkeSa
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Negotiation failed; ``notify_type`` is the error notify sent or received, if any."""
+
+    reason: str
+    notify_type: int | None = None
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """The IKE SA is gone: deleted by either end (RFC 7296 §1.4.1)."""
+
+    spi_i: bytes
+    spi_r: bytes
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    """``new`` replaced ``old`` via CREATE_CHILD_SA (RFC 7296 §2.18); ``old`` is deleted next."""
+
+    old: IkeSa
+    new: IkeSa
+
+
+@dataclass(frozen=True)
+class RekeyFailed:
+    """Our rekey request was refused; the old IKE SA stays up."""
+
+    reason: str
+    notify_type: int | None = None
+
+
+Event = Established | Failed | Deleted | Rekeyed | RekeyFailed
+
+
+@dataclass(frozen=True)
+class Output:
+    """Datagrams to send and events to report, in order."""
+
+    datagrams: tuple[bytes, ...] = ()
+    events: tuple[Event, ...] = ()
