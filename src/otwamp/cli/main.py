@@ -19,7 +19,8 @@ from otwamp.cli.errors import CliError, one_line_errors
 from otwamp.cli.keys import keys
 from otwamp.cli.modes import parse_modes
 from otwamp.control.security import DEFAULT_MAX_COUNT
-from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, PingSettings, ping
+from otwamp.drivers.control_client import PingSettings
+from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, ping
 from otwamp.drivers.twamp_server import TwampServer
 from otwamp.errors import ConfigError
 from otwamp.keys.passphrase import IdentityKeys, PassphraseFile

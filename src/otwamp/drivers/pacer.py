@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from otwamp.drivers.clock import ClockState
 from otwamp.drivers.udp import receive_all
 from otwamp.results.records import Stamp
+from otwamp.session.packets import SenderPackets
 from otwamp.session.sender import SessionSender
 from otwamp.wire.timestamp import ns_to_ntp
 
@@ -48,7 +49,7 @@ def run_session(
     while not stop.is_set():
         now = time.perf_counter()
         if seq < count and now >= start + plan.offsets[seq]:
-            ntp = _send(sock, destination, sender, packet, error)
+            ntp = send_stamped(sock, destination, sender, packet, error)
             sender.mark_sent(seq, ntp, estimate)
             seq += 1
             if seq < count:
@@ -63,10 +64,10 @@ def run_session(
             _collect(sock, destination, sender, clock)
 
 
-def _send(
+def send_stamped(
     sock: socket.socket,
     destination: tuple[str, int],
-    sender: SessionSender,
+    sender: SenderPackets,
     packet: bytearray,
     error: int,
 ) -> int:
