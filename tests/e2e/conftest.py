@@ -174,6 +174,8 @@ def running_twamp_server(
                         endpoint(host, port),
                         "--test-ports",
                         f"{test_ports[0]}-{test_ports[1]}",
+                        "--owamp-listen",
+                        "off",
                         *extra_args,
                     ],
                     stdin=subprocess.DEVNULL,

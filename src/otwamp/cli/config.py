@@ -6,12 +6,15 @@ from typing import Any
 
 from otwamp.cli.addresses import parse_endpoint, parse_port_range
 from otwamp.cli.modes import modes_word, parse_modes
-from otwamp.drivers.twamp_server import TWAMP_PORT, ServerSettings
+from otwamp.drivers.control_server import ServerSettings
+from otwamp.drivers.owamp_server import OWAMP_PORT
+from otwamp.drivers.twamp_server import TWAMP_PORT
 from otwamp.errors import ConfigError
 from otwamp.keys.passphrase import PassphraseFile
 from otwamp.wire.registry import TwampMode
 
 _KEYS = {
+    "owamp_listen",
     "listen",
     "test_ports",
     "max_control_sessions",
@@ -45,10 +48,9 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
     """Settings from a config table, with command-line values taking precedence."""
     merged = table | {key: value for key, value in overrides.items() if value not in (None, ())}
     kwargs: dict[str, Any] = {}
-    if "listen" in merged:
-        listen = merged["listen"]
-        items = [listen] if isinstance(listen, str) else list(listen)
-        kwargs["listen"] = tuple(parse_endpoint(str(item), TWAMP_PORT) for item in items)
+    for key, port in (("listen", TWAMP_PORT), ("owamp_listen", OWAMP_PORT)):
+        if key in merged:
+            kwargs[key] = _endpoints(merged[key], port)
     if "test_ports" in merged:
         kwargs["test_ports"] = parse_port_range(str(merged["test_ports"]))
     for key in ("max_control_sessions", "control_timeout", "refwait"):
@@ -63,6 +65,14 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
     elif any(mode is not TwampMode.UNAUTHENTICATED for mode in modes):
         raise ConfigError("authenticated, encrypted and mixed modes need a key file (--keyfile)")
     return ServerSettings(**kwargs)
+
+
+def _endpoints(value: Any, port: int) -> tuple[tuple[str, int], ...]:
+    """Listen addresses from a string or list; "off" serves nothing."""
+    items = [value] if isinstance(value, str) else list(value)
+    if [str(item) for item in items] == ["off"]:
+        return ()
+    return tuple(parse_endpoint(str(item), port) for item in items)
 
 
 def _count(value: Any) -> int:

@@ -73,13 +73,14 @@ class Control(Generic[M]):
         self.writer.write(data)
         await self.writer.drain()
 
-    async def receive(self, what: str) -> object:
-        """The next event; ``what`` names the awaited message in errors."""
+    async def receive(self, what: str, timeout: float | None = -1.0) -> object:
+        """The next event; ``what`` names it in errors; ``timeout`` None waits for ever."""
+        limit = self.timeout if timeout == -1.0 else timeout
         while (event := self._next(what)) is NEED_DATA:
             try:
-                data = await asyncio.wait_for(self.reader.read(65536), self.timeout)
+                data = await asyncio.wait_for(self.reader.read(65536), limit)
             except TimeoutError:
-                raise OtwampError(f"the server sent no {what} within {self.timeout:g} s") from None
+                raise OtwampError(f"the server sent no {what} within {limit:g} s") from None
             if not data:
                 raise OtwampError(f"the server closed the control connection before its {what}")
             self.machine.receive_data(data)

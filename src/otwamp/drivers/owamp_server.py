@@ -219,7 +219,8 @@ class OwampServer(ControlServer):
                     session.times,
                     session.request.timeout,
                 )
-                end = session.times[-1]
+                # RFC 4656 §3.8: Stop-Sessions only after Timeout past the last packet.
+                end = session.times[-1] + session.request.timeout
                 session.done = asyncio.ensure_future(
                     asyncio.to_thread(run_owamp, sending, None, end, self.clock, conn.stop)
                 )

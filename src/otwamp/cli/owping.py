@@ -1,0 +1,65 @@
+"""``otwamp owping``: OWAMP measurements to and from a server (RFC 4656)."""
+
+import asyncio
+import json
+from typing import Any
+
+import click
+
+from otwamp.cli.errors import CliError, one_line_errors
+from otwamp.cli.measure import measurement_options, network_reason, settings_from
+from otwamp.drivers.owamp_client import OWAMP_PORT, OwpingOutcome, owping
+from otwamp.errors import ConfigError
+from otwamp.results.owamp import raw_lines, render_text, summarize_owamp, to_json
+from otwamp.wire.registry import TwampMode
+
+
+@click.command(name="owping")
+@measurement_options
+@click.option("--to", "to_only", is_flag=True, help="Measure only towards the server.")
+@click.option("--from", "from_only", is_flag=True, help="Measure only from the server.")
+@one_line_errors
+def owping_command(
+    target: str,
+    as_json: bool,
+    raw: bool,
+    percentiles: bool,
+    to_only: bool,
+    from_only: bool,
+    **options: Any,
+) -> None:
+    """Measure one-way delay, loss and jitter to and from a server with OWAMP (RFC 4656)."""
+    directions = (
+        ("to",)
+        if to_only and not from_only
+        else ("from",)
+        if from_only and not to_only
+        else ("to", "from")
+    )
+    settings = settings_from(target, OWAMP_PORT, options, directions=directions)
+    if TwampMode.MIXED in settings.modes:
+        raise ConfigError(
+            "OWAMP has no mixed mode (RFC 5618 is TWAMP only): use open, authenticated or encrypted"
+        )
+    try:
+        outcome = asyncio.run(owping(settings))
+    except OSError as exc:
+        raise CliError(network_reason(exc, target, "OWAMP")) from None
+    _report(outcome, as_json=as_json, raw=raw, percentiles=percentiles)
+    if outcome.problem:
+        raise CliError(f"{outcome.problem}; the results above are partial")
+
+
+def _report(outcome: OwpingOutcome, *, as_json: bool, raw: bool, percentiles: bool) -> None:
+    if raw:
+        for record in (outcome.to, outcome.from_):
+            if record is not None:
+                for line in raw_lines(record, json_lines=as_json):
+                    click.echo(line)
+        return
+    to = summarize_owamp(outcome.to) if outcome.to else None
+    from_ = summarize_owamp(outcome.from_) if outcome.from_ else None
+    if as_json:
+        click.echo(json.dumps(to_json(to, from_, outcome.mode, outcome.key_source), indent=2))
+    else:
+        click.echo(render_text(to, from_, percentiles))
