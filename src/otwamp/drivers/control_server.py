@@ -196,7 +196,7 @@ class ControlServer:
         while conn.machine.state is not ServerState.CLOSED:
             event = conn.machine.next_event()
             if event is NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), self.settings.control_timeout)
+                data = await self._read(conn, reader)
                 if not data:
                     return
                 conn.machine.receive_data(data)
@@ -209,6 +209,19 @@ class ControlServer:
             if reply:
                 conn.writer.write(reply)
                 await conn.writer.drain()
+
+    async def _read(self, conn: Connection, reader: asyncio.StreamReader) -> bytes:
+        """Control octets; SERVWAIT counts test packets as activity too (RFC 5357 §3.1)."""
+        while True:
+            try:
+                return await asyncio.wait_for(reader.read(65536), self.settings.control_timeout)
+            except TimeoutError:
+                if not self.testing(conn):
+                    raise
+
+    def testing(self, conn: Connection) -> bool:
+        """Whether the connection's test sessions are still active (subclasses say)."""
+        return False
 
     def _set_up(self, conn: Connection, response: SetUpResponse) -> bytes:
         """Answer Set-Up-Response with Server-Start (RFC 4656 §3.1), authenticating if secured."""

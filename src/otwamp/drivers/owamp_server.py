@@ -23,6 +23,8 @@ from otwamp.control.owamp_events import (
     TooManySlots,
 )
 from otwamp.control.owamp_server import OwampServerConnection
+from otwamp.control.server_base import ServerState
+from otwamp.drivers.clock import now_ntp
 from otwamp.drivers.control_server import (
     Connection,
     ControlServer,
@@ -122,6 +124,14 @@ class OwampServer(ControlServer):
             )
             return machine.refusal(Accept.NOT_SUPPORTED)
         raise AssertionError(f"unhandled event {event!r}")
+
+    def testing(self, conn: Connection) -> bool:
+        """Whether started sessions may still be sending: until Timeout after their last packet."""
+        assert isinstance(conn, _OwampConnection)
+        if conn.machine.state is not ServerState.TESTING:
+            return False
+        ends = [session.times[-1] + session.request.timeout for session in conn.sessions]
+        return now_ntp() < max(ends, default=0)
 
     def release(self, conn: Connection) -> None:
         """Stop a closed connection's senders and free its sockets and records."""

@@ -42,7 +42,7 @@ class ReflectorEndpoint:
         self._loop = asyncio.get_running_loop()
         self._idle: asyncio.TimerHandle | None = None
         self._last = 0.0
-        self._closed = False
+        self.closed = False
         self.started = False
         self.port: int = sock.getsockname()[1]
         self._loop.add_reader(sock, self._readable)
@@ -59,9 +59,9 @@ class ReflectorEndpoint:
 
     def close(self) -> None:
         """Stop reflecting and release the socket."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         if self._idle is not None:
             self._idle.cancel()
         self._loop.remove_reader(self.sock)

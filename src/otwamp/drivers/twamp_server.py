@@ -89,6 +89,11 @@ class TwampServer(ControlServer):
             return machine.refusal_for_unsupported()
         raise AssertionError(f"unhandled event {event!r}")
 
+    def testing(self, conn: Connection) -> bool:
+        """Whether any reflector of the connection is still open (REFWAIT closes idle ones)."""
+        assert isinstance(conn, _TwampConnection)
+        return any(endpoint.started and not endpoint.closed for endpoint in conn.endpoints)
+
     def release(self, conn: Connection) -> None:
         """A closed connection ends its sessions, but stopped ones finish their Timeout."""
         assert isinstance(conn, _TwampConnection)
