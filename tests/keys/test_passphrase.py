@@ -1,5 +1,6 @@
 """Pass-phrase files in perfSONAR's pfs format (RFC 4656 §3.1 shared secrets)."""
 
+import asyncio
 import stat
 from pathlib import Path
 
@@ -57,18 +58,18 @@ def test_client_identity_credentials(tmp_path: Path) -> None:
     path = tmp_path / "k.pfs"
     path.write_text("alice\t616263\n")
     keys = IdentityKeys(PassphraseFile.load(path), "alice")
-    credentials = keys.credentials_for("192.0.2.1")
+    credentials = asyncio.run(keys.credentials_for("192.0.2.1"))
     assert credentials.key_id == b"alice" + bytes(75)
     assert credentials.secret == b"abc"
     with pytest.raises(KeySourceError, match="no pass-phrase for identity 'bob'"):
-        IdentityKeys(PassphraseFile.load(path), "bob").credentials_for("192.0.2.1")
+        asyncio.run(IdentityKeys(PassphraseFile.load(path), "bob").credentials_for("192.0.2.1"))
 
 
 def test_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
     path = tmp_path / "k.pfs"
     path.write_text("alice\t7365637265742d76616c7565\n")  # "secret-value"
     store = PassphraseFile.load(path)
-    credentials = IdentityKeys(store, "alice").credentials_for("x")
+    credentials = asyncio.run(IdentityKeys(store, "alice").credentials_for("x"))
     for text in (repr(store), repr(credentials), repr(IdentityKeys(store, "alice"))):
         assert "secret-value" not in text
         assert "7365637265742d76616c7565" not in text

@@ -7,10 +7,13 @@ from typing import Any
 from otwamp.cli.addresses import parse_endpoint, parse_port_range
 from otwamp.cli.modes import modes_word, parse_modes
 from otwamp.drivers.control_server import ServerSettings
+from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.drivers.owamp_server import OWAMP_PORT
 from otwamp.drivers.twamp_server import TWAMP_PORT
 from otwamp.errors import ConfigError
+from otwamp.keys.ikev2 import IkeServerKeys
 from otwamp.keys.passphrase import PassphraseFile
+from otwamp.keys.source import KeySource
 from otwamp.wire.registry import TwampMode
 
 _KEYS = {
@@ -23,6 +26,9 @@ _KEYS = {
     "modes",
     "keyfile",
     "count",
+    "ike_config",
+    "ike_socket",
+    "ike_check_peer",
 }
 
 
@@ -60,11 +66,23 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
     kwargs["modes"] = modes_word(modes)
     if "count" in merged:
         kwargs["count"] = _count(merged["count"])
+    check_peer = merged.get("ike_check_peer", True)
+    if not isinstance(check_peer, bool):
+        raise ConfigError(f"ike_check_peer must be true or false, got {check_peer!r}")
+    sources: list[KeySource] = []
     if "keyfile" in merged:
-        kwargs["key_sources"] = (PassphraseFile.load(Path(str(merged["keyfile"]))),)
-    elif any(mode is not TwampMode.UNAUTHENTICATED for mode in modes):
-        raise ConfigError("authenticated, encrypted and mixed modes need a key file (--keyfile)")
-    return ServerSettings(**kwargs)
+        sources.append(PassphraseFile.load(Path(str(merged["keyfile"]))))
+    if "ike_socket" in merged:
+        sources.append(IkeServerKeys(BrokerLookup(Path(str(merged["ike_socket"]))), check_peer))
+    if "ike_config" in merged:
+        kwargs["ike_config"] = Path(str(merged["ike_config"]))
+    secured = any(mode is not TwampMode.UNAUTHENTICATED for mode in modes)
+    if secured and not sources and "ike_config" not in kwargs:
+        raise ConfigError(
+            "authenticated, encrypted and mixed modes need keys: "
+            "--keyfile, --ike-config or --ike-socket"
+        )
+    return ServerSettings(key_sources=tuple(sources), ike_check_peer=check_peer, **kwargs)
 
 
 def _endpoints(value: Any, port: int) -> tuple[tuple[str, int], ...]:

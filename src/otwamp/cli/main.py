@@ -1,9 +1,11 @@
 """``otwamp``: the command-line entry point."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,8 +17,12 @@ from otwamp.cli.keys import keys
 from otwamp.cli.owping import owping_command
 from otwamp.cli.ping import ping_command
 from otwamp.drivers.control_server import ServerSettings, TestPorts
+from otwamp.drivers.ike_lookup import EmbeddedLookup
 from otwamp.drivers.owamp_server import OwampServer
 from otwamp.drivers.twamp_server import TwampServer
+from otwamp.ike.config import load as load_ike_config
+from otwamp.ike.service import IkeService
+from otwamp.keys.ikev2 import IkeServerKeys
 
 MAX_PADDING = 65_507 - 14
 
@@ -75,6 +81,23 @@ main.add_command(owping_command)
     metavar="ADDR[:PORT]",
     help="Address to serve OWAMP-Control on, repeatable; 'off' for none. Default: all, 861.",
 )
+@click.option(
+    "--ike-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run an embedded IKEv2 daemon with this configuration for RFC 7717 keys.",
+)
+@click.option(
+    "--ike-socket",
+    type=click.Path(path_type=Path),
+    help="Take RFC 7717 keys from the otwamp ike key broker at this socket.",
+)
+@click.option(
+    "--no-ike-peer-check",
+    "ike_check_peer",
+    flag_value=False,
+    default=None,
+    help="Accept an IKE SA whose peer is not the control client (NAT; D7).",
+)
 @click.option("-v", "--verbose", count=True, help="Debug log output.")
 @one_line_errors
 def server(
@@ -86,6 +109,9 @@ def server(
     config_file: Path | None,
     modes: str | None,
     keyfile: Path | None,
+    ike_config: Path | None,
+    ike_socket: Path | None,
+    ike_check_peer: bool | None,
     verbose: int,
 ) -> None:
     """Run an OWAMP (RFC 4656) and TWAMP (RFC 5357) server: reflector, receiver and sender."""
@@ -102,6 +128,9 @@ def server(
                 "control_timeout": control_timeout,
                 "modes": modes,
                 "keyfile": keyfile,
+                "ike_config": ike_config,
+                "ike_socket": ike_socket,
+                "ike_check_peer": ike_check_peer,
             },
         )
         asyncio.run(_serve(settings))
@@ -112,6 +141,18 @@ def server(
 async def _serve(settings: ServerSettings) -> None:
     """Serve TWAMP and OWAMP until SIGINT or SIGTERM; taken default addresses are skipped."""
     log = logging.getLogger("otwamp.server")
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.ike_config is not None:
+            service = IkeService(load_ike_config(settings.ike_config))
+            await service.start()
+            stack.push_async_callback(service.stop)
+            keys = IkeServerKeys(EmbeddedLookup(service), settings.ike_check_peer)
+            settings = replace(settings, key_sources=(*settings.key_sources, keys))
+        await _serve_protocols(settings, log)
+
+
+async def _serve_protocols(settings: ServerSettings, log: logging.Logger) -> None:
+    """Serve both protocols until SIGINT or SIGTERM."""
     ports = TestPorts(settings.test_ports)
     defaults = ServerSettings()
     servers = [TwampServer(settings, ports), OwampServer(settings, ports)]

@@ -2,7 +2,7 @@
 
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,11 +13,18 @@ from otwamp.cli.dscp import parse_dscp
 from otwamp.cli.modes import parse_modes
 from otwamp.control.security import DEFAULT_MAX_COUNT
 from otwamp.drivers.control_client import PingSettings
+from otwamp.drivers.ike_lookup import BrokerLookup, EmbeddedLookup
 from otwamp.errors import ConfigError
+from otwamp.ike.config import DEFAULT_BROKER
+from otwamp.ike.config import load as load_ike_config
+from otwamp.ike.service import IkeService
+from otwamp.keys.ikev2 import IkeClientKeys, Policy, SaLookup
 from otwamp.keys.passphrase import IdentityKeys, PassphraseFile
+from otwamp.keys.source import ClientKeySource
 from otwamp.session.schedule import Schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 MAX_PADDING = 65_507 - 14
 _OPTIONS = [
     click.option(
@@ -98,7 +105,7 @@ def measurement_options(command: F) -> F:
     """Apply the options every measurement command takes."""
     for option in reversed(_OPTIONS):
         command = option(command)
-    return command
+    return ike_options(command)
 
 
 def settings_from(target: str, port: int, options: dict[str, Any], **extra: Any) -> PingSettings:
@@ -124,7 +131,7 @@ def settings_from(target: str, port: int, options: dict[str, Any], **extra: Any)
         dscp=parse_dscp(options["dscp"]),
         wait=options["wait"],
         modes=parse_modes(options["modes"]),
-        keys=client_keys(options["identity"], options["keyfile"]),
+        keys=keys_from(options),
         max_count=options["max_count"],
         **extra,
     )
@@ -150,3 +157,63 @@ def network_reason(exc: OSError, target: str, protocol: str) -> str:
     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return f"no route to {target}"
     return f"{target}: {exc.strerror or exc}"
+
+
+def ike_options(command: F) -> F:
+    """The options that select RFC 7717 keys from an IKE SA (D6)."""
+    for option in reversed(_IKE_OPTIONS):
+        command = option(command)
+    return command
+
+
+_IKE_OPTIONS = [
+    click.option(
+        "--key-source",
+        type=click.Choice(["passphrase", "ike"]),
+        default="passphrase",
+        show_default=True,
+        help="Where the shared secret comes from: -u/-k, or an IKEv2 SA (RFC 7717).",
+    ),
+    click.option(
+        "--ike-config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Run an embedded IKEv2 initiator with this configuration (otwamp ike's TOML).",
+    ),
+    click.option(
+        "--ike-socket",
+        type=click.Path(path_type=Path),
+        help=f"The otwamp ike key broker socket (default {DEFAULT_BROKER}).",
+    ),
+    click.option(
+        "--ike-policy",
+        type=click.Choice([policy.value for policy in Policy]),
+        default=Policy.INITIATE.value,
+        show_default=True,
+        help="Without an IKE SA for the server: set one up, fall back to -u/-k, or fail (D6).",
+    ),
+]
+
+
+def keys_from(options: dict[str, Any]) -> ClientKeySource | None:
+    """The client's key source: the pass-phrase file, or IKEv2 SAs with it as fallback."""
+    passphrase = client_keys(options["identity"], options["keyfile"])
+    if options["key_source"] != "ike":
+        return passphrase
+    if options["ike_config"] is not None:
+        lookup: SaLookup = EmbeddedLookup(IkeService(load_ike_config(options["ike_config"])))
+    else:
+        lookup = BrokerLookup(options["ike_socket"] or DEFAULT_BROKER)
+    return IkeClientKeys(lookup, Policy(options["ike_policy"]), passphrase)
+
+
+async def run_with_keys(settings: PingSettings, job: Callable[[], Awaitable[T]]) -> T:
+    """Run ``job`` with an embedded IKE initiator up, if the key source has one."""
+    keys = settings.keys
+    if not isinstance(keys, IkeClientKeys) or not isinstance(keys.lookup, EmbeddedLookup):
+        return await job()
+    service = keys.lookup.service
+    await service.start()
+    try:
+        return await job()
+    finally:
+        await service.stop()

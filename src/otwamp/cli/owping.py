@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from otwamp.cli.errors import CliError, one_line_errors
-from otwamp.cli.measure import measurement_options, network_reason, settings_from
+from otwamp.cli.measure import measurement_options, network_reason, run_with_keys, settings_from
+from otwamp.cli.report import ike_sa_json, with_ike_sa
 from otwamp.drivers.owamp_client import OWAMP_PORT, OwpingOutcome, owping
 from otwamp.errors import ConfigError
 from otwamp.results.owamp import raw_lines, render_text, summarize_owamp, to_json
@@ -42,7 +43,7 @@ def owping_command(
             "OWAMP has no mixed mode (RFC 5618 is TWAMP only): use open, authenticated or encrypted"
         )
     try:
-        outcome = asyncio.run(owping(settings))
+        outcome = asyncio.run(run_with_keys(settings, lambda: owping(settings)))
     except OSError as exc:
         raise CliError(network_reason(exc, target, "OWAMP")) from None
     _report(outcome, as_json=as_json, raw=raw, percentiles=percentiles)
@@ -60,6 +61,7 @@ def _report(outcome: OwpingOutcome, *, as_json: bool, raw: bool, percentiles: bo
     to = summarize_owamp(outcome.to) if outcome.to else None
     from_ = summarize_owamp(outcome.from_) if outcome.from_ else None
     if as_json:
-        click.echo(json.dumps(to_json(to, from_, outcome.mode, outcome.key_source), indent=2))
+        document = to_json(to, from_, outcome.mode, outcome.key_source)
+        click.echo(json.dumps(document | ike_sa_json(outcome.ike_spis), indent=2))
     else:
-        click.echo(render_text(to, from_, percentiles))
+        click.echo(with_ike_sa(render_text(to, from_, percentiles), outcome.ike_spis))

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from otwamp.cli.errors import CliError, one_line_errors
-from otwamp.cli.measure import measurement_options, network_reason, settings_from
+from otwamp.cli.measure import measurement_options, network_reason, run_with_keys, settings_from
+from otwamp.cli.report import ike_sa_json, with_ike_sa
 from otwamp.drivers.control_client import PingSettings
 from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, ping
 from otwamp.results.metrics import summarize_twamp
@@ -23,7 +24,7 @@ def ping_command(target: str, as_json: bool, raw: bool, percentiles: bool, **opt
     """Measure round-trip and one-way delay, loss and jitter with TWAMP (RFC 5357)."""
     settings = settings_from(target, TWAMP_PORT, options)
     try:
-        outcome = asyncio.run(_ping_with_progress(settings))
+        outcome = asyncio.run(run_with_keys(settings, lambda: _ping_with_progress(settings)))
     except OSError as exc:
         raise CliError(network_reason(exc, target, "TWAMP")) from None
     _report(outcome, as_json=as_json, raw=raw, percentiles=percentiles)
@@ -56,6 +57,6 @@ def _report(outcome: PingOutcome, *, as_json: bool, raw: bool, percentiles: bool
         return
     summary = summarize_twamp(outcome.record)
     if as_json:
-        click.echo(json.dumps(to_json(summary), indent=2))
+        click.echo(json.dumps(to_json(summary) | ike_sa_json(outcome.ike_spis), indent=2))
     else:
-        click.echo(render_text(summary, percentiles))
+        click.echo(with_ike_sa(render_text(summary, percentiles), outcome.ike_spis))

@@ -56,6 +56,14 @@ class Security:
     key_source: str
     label: str
 
+    @property
+    def ike_spis(self) -> tuple[str, str] | None:
+        """SPIi and SPIr in hex when the key is IKEv2-derived (D4), for reports."""
+        if self.key_source != "ikev2":
+            return None
+        spi_i, spi_r = (part.split("=")[1] for part in self.label.split())
+        return spi_i, spi_r
+
 
 M = TypeVar("M", bound=ClientConnectionBase)
 
@@ -128,8 +136,8 @@ async def set_up(
             check_count(greeting.count, settings.max_count)
         except ProtocolError as exc:
             raise RefusedError(f"the server's PBKDF2 {exc}") from None
-        credentials = settings.keys.credentials_for(server)
-        bits = ikev2_bit if settings.keys.ikev2_derived else 0  # D3
+        credentials = await settings.keys.credentials_for(server)
+        bits = ikev2_bit if credentials.source == "ikev2" else 0  # D3
     response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
     await control.send(control.machine.setup(response, channels.tx, channels.receiver))
     started = await control.receive("Server-Start")

@@ -12,13 +12,14 @@ import os
 import socket
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from otwamp.control.events import NEED_DATA, SetUpReceived
 from otwamp.control.security import security_mode, server_setup
 from otwamp.control.server_base import ServerConnectionBase, ServerState
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.udp import open_test_socket
-from otwamp.errors import AuthenticationError, OtwampError, ProtocolError
+from otwamp.errors import AuthenticationError, KeySourceError, OtwampError, ProtocolError
 from otwamp.keys.source import KeySource
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
@@ -47,6 +48,8 @@ class ServerSettings:
     key_sources: tuple[KeySource, ...] = ()
     max_packets: int = 1_000_000  # per OWAMP session
     max_slots: int = 1024  # per OWAMP Request-Session
+    ike_config: Path | None = None  # run an embedded ``otwamp ike`` with this configuration
+    ike_check_peer: bool = True  # D7: the IKE SA's peer must be the control client
 
 
 class TestPorts:
@@ -235,17 +238,24 @@ class ControlServer:
         if security is TwampMode.UNAUTHENTICATED:
             conn.mode = response.mode
             return machine.start(ServerStart(Accept.OK, bytes(16), self.start_time))
-        source = self._key_source(response.mode)
-        credentials = (
-            None if source is None else source.server_secret(response.key_id, conn.peer[0])
-        )
-        if credentials is None:
-            log.warning(
-                "authentication failed from %s: unknown KeyID %s",
-                peer,
-                key_id_text(response.key_id),
+        derived = bool(response.mode & self.IKEV2_BIT)
+        # RFC 7717 §5.2: no IKEv2 SA for the KeyID's SPIs is Accept 6; RFC 4656 §3.3: else 1.
+        refusal = Accept.NO_IKEV2_SA if derived else Accept.FAILURE
+        source = self._key_source(derived)
+        try:
+            credentials = (
+                None if source is None else source.server_secret(response.key_id, conn.peer[0])
             )
-            return machine.start(ServerStart(Accept.FAILURE))
+        except KeySourceError as exc:
+            log.warning("authentication failed from %s: %s", peer, exc)
+            return machine.start(ServerStart(refusal))
+        if credentials is None:
+            if derived:
+                what = f"no IKEv2 SA with {_spis(response.key_id)}"
+            else:
+                what = f"unknown KeyID {key_id_text(response.key_id)}"
+            log.warning("authentication failed from %s: %s", peer, what)
+            return machine.start(ServerStart(refusal))
         assert machine.greeting is not None
         server_iv = os.urandom(16)
         try:
@@ -269,9 +279,8 @@ class ControlServer:
         conn.mode, conn.keys = response.mode, channels.keys
         return machine.start(ServerStart(Accept.OK, server_iv, self.start_time), channels.tx, rx)
 
-    def _key_source(self, mode: int) -> KeySource | None:
+    def _key_source(self, derived: bool) -> KeySource | None:
         """The key source the Mode's IKEv2-derived bit selects (D3)."""
-        derived = bool(mode & self.IKEV2_BIT)
         for source in self.settings.key_sources:
             if source.ikev2_derived == derived:
                 return source
@@ -320,6 +329,11 @@ def key_id_text(key_id: bytes) -> str:
     except UnicodeDecodeError:
         return raw.hex()
     return repr(text) if text.isprintable() else raw.hex()
+
+
+def _spis(key_id: bytes) -> str:
+    """The SPIs a KeyID names in IKEv2-derived mode (D4), for a log line."""
+    return f"SPIi={key_id[:8].hex()} SPIr={key_id[8:16].hex()}"
 
 
 def fmt(host: str, port: int) -> str:

@@ -59,6 +59,7 @@ class OwpingOutcome:
     key_source: str
     problem: str | None = None
     clock: ClockState | None = None
+    ike_spis: tuple[str, str] | None = None  # the IKE SA keying the sessions (RFC 7717)
 
 
 @dataclass(slots=True)
@@ -110,7 +111,12 @@ async def _measure(
         clock = clock_state()
         mode, source = MODE_NAMES[security.mode], security.key_source
         outcome = OwpingOutcome(
-            None, from_.receiving.receiver.record if from_ else None, mode, source, clock=clock
+            None,
+            from_.receiving.receiver.record if from_ else None,
+            mode,
+            source,
+            clock=clock,
+            ike_spis=security.ike_spis,
         )
         outcome.problem = await _run(control, plan, to, from_, clock)
         if outcome.problem is None and to is not None:

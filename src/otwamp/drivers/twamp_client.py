@@ -50,6 +50,7 @@ class PingOutcome:
     record: TwampSessionRecord
     problem: str | None = None
     clock: ClockState | None = None
+    ike_spis: tuple[str, str] | None = None  # the IKE SA keying the session (RFC 7717)
 
 
 async def ping(
@@ -101,7 +102,7 @@ async def _measure(
         problem = await _run(control, sock, (peer[0], port), sender, settings, clock)
         if problem is None:
             await control.send(control.machine.stop_sessions(Accept.OK, 1))
-        return PingOutcome(record, problem, clock)
+        return PingOutcome(record, problem, clock, security.ike_spis)
     finally:
         sock.close()
 

@@ -101,6 +101,6 @@ class IdentityKeys:
     name: str = "passphrase"
     ikev2_derived: bool = False
 
-    def credentials_for(self, server: str) -> Credentials:
+    async def credentials_for(self, server: str) -> Credentials:
         """The identity's KeyID and pass-phrase, whatever the server."""
         return self.file.identity_credentials(self.identity)

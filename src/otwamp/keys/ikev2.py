@@ -1,0 +1,110 @@
+"""The IKEv2-derived shared secret of RFC 7717 as a key source (decisions D2, D4-D7).
+
+The secret is prf(SK_d, "IPPM") of an IKE SA; the KeyID is SPIi | SPIr | 64
+zero octets (RFC 7717 §5.1, D4). The IKE side answers through ``SaLookup``
+(``otwamp.drivers.ike_lookup``: an embedded ``otwamp ike`` or its key broker).
+Either way only the derived key crosses, never SK_d (D7). The key is taken
+once, at set-up, and used for the whole control connection (D5).
+"""
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from otwamp.errors import KeySourceError
+from otwamp.keys.source import Credentials
+
+log = logging.getLogger("otwamp.keys")
+
+SPI_SIZE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SaKey:
+    """What the measurement side learns of an IKE SA: SPIs, peer and the IPPM key."""
+
+    spi_i: bytes
+    spi_r: bytes
+    peer: str
+    key: bytes = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """SPIi/SPIr in hex, for logs and reports (never the key)."""
+        return f"SPIi={self.spi_i.hex()} SPIr={self.spi_r.hex()}"
+
+    def credentials(self) -> Credentials:
+        """The KeyID of D4 and the secret of D2."""
+        key_id = self.spi_i + self.spi_r + bytes(64)
+        return Credentials(key_id, self.key, "ikev2", self.label)
+
+
+class SaLookup(Protocol):
+    """Where IKE SAs are looked up."""
+
+    def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
+        """The SA a KeyID names, or None."""
+        ...
+
+    async def for_peer(self, host: str, initiate: bool) -> SaKey | None:
+        """The SA with the peer at ``host``, set up first if ``initiate``; None if none."""
+        ...
+
+
+@dataclass(slots=True)
+class IkeServerKeys:
+    """The server's RFC 7717 key source: the SA named by the KeyID's SPIs (D4, D7)."""
+
+    lookup: SaLookup
+    check_peer: bool = True  # D7: the SA's peer must be the control connection's source
+    name: str = "ikev2"
+    ikev2_derived: bool = True
+
+    def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
+        """The IPPM key of the SA in octets 0-15 of KeyID (16-79 ignored, D4).
+
+        None when no SA has those SPIs; KeySourceError when it belongs to another peer.
+        """
+        spi_i, spi_r = key_id[:SPI_SIZE], key_id[SPI_SIZE : 2 * SPI_SIZE]
+        sa = self.lookup.by_spis(spi_i, spi_r)
+        if sa is None:
+            return None
+        if self.check_peer and sa.peer != peer:
+            raise KeySourceError(f"the IKE SA {sa.label} belongs to {sa.peer}, not to {peer}")
+        return sa.credentials()
+
+
+class Policy(enum.Enum):
+    """What a client does without an IKE SA for the server (D6)."""
+
+    INITIATE = "initiate"  # set one up, then go on (default)
+    FALLBACK = "fallback"  # use the pass-phrase key, if configured
+    REQUIRE = "require"  # fail
+
+
+@dataclass(slots=True)
+class IkeClientKeys:
+    """The client's RFC 7717 key source: the SA with the server's address (D6)."""
+
+    lookup: SaLookup
+    policy: Policy = Policy.INITIATE
+    fallback: Any = None  # a ClientKeySource for Policy.FALLBACK
+    name: str = "ikev2"
+    ikev2_derived: bool = True
+
+    async def credentials_for(self, server: str) -> Credentials:
+        """KeyID and IPPM key of the SA with ``server``, per the policy when there is none."""
+        initiate = self.policy is Policy.INITIATE
+        sa = await self.lookup.for_peer(server, initiate)
+        if sa is not None:
+            if initiate:
+                log.info("using IKE SA %s with %s", sa.label, server)
+            return sa.credentials()
+        if self.policy is Policy.FALLBACK and self.fallback is not None:
+            log.error("no IKE SA with %s: falling back to the pass-phrase key", server)
+            credentials: Credentials = await self.fallback.credentials_for(server)
+            return credentials
+        raise KeySourceError(
+            f"no IKE SA with {server} (key source ikev2, policy {self.policy.value})"
+        )
