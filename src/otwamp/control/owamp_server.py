@@ -13,7 +13,7 @@ from otwamp.control.owamp_events import (
 )
 from otwamp.control.server_base import ServerConnectionBase, ServerState
 from otwamp.errors import ProtocolError
-from otwamp.wire.owamp_control import AcceptSession, RequestSession, Slot, StartAck, StartSessions
+from otwamp.wire.owamp_control import AcceptSession, RequestSession, Slot, StartSessions
 from otwamp.wire.owamp_fetch import FetchAck, FetchedSession, FetchSession
 from otwamp.wire.owamp_stop import StopSessions
 from otwamp.wire.registry import Accept, OwampCommand
@@ -40,13 +40,6 @@ class OwampServerConnection(ServerConnectionBase):
             self.client_sends += request.conf_receiver
             self.server_sends += request.conf_sender
         return self._tx.seal(accept.encode())
-
-    def start_ack(self, accept: int) -> bytes:
-        """Octets of the Start-Ack answering a StartRequested event (RFC 4656 §3.7)."""
-        self._answer("Start-Ack")
-        if accept == Accept.OK:
-            self.state = ServerState.TESTING
-        return self._tx.seal(StartAck(accept).encode())
 
     def stop_sessions(self, stop: StopSessions) -> bytes:
         """Octets of the server's Stop-Sessions describing its send sessions (RFC 4656 §3.8)."""

@@ -20,6 +20,7 @@ from otwamp.security.control import (
 )
 from otwamp.wire.registry import Accept
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
+from otwamp.wire.twamp_control import StartAck
 
 BLOCK = 16
 
@@ -69,6 +70,13 @@ class ServerConnectionBase:
         self.state = ServerState.AWAIT_COMMAND
         clear = ServerStart.CLEAR_SIZE
         return wire[:clear] + self._tx.encrypt(wire[clear:])
+
+    def start_ack(self, accept: int) -> bytes:
+        """Octets of the Start-Ack answering a StartRequested event (RFC 4656 §3.7)."""
+        self._answer("Start-Ack")
+        if accept == Accept.OK:
+            self.state = ServerState.TESTING
+        return self._tx.seal(StartAck(accept).encode())
 
     def receive_data(self, data: bytes) -> None:
         """Feed octets received from the client."""

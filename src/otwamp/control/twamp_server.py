@@ -19,7 +19,6 @@ from otwamp.wire.twamp_control import (
     COMMAND_BODIES,
     AcceptSession,
     RequestTwSession,
-    StartAck,
     StartSessions,
     StopSessions,
 )
@@ -49,13 +48,6 @@ class TwampServerConnection(ServerConnectionBase):
         if accept.accept == Accept.OK:
             self.sessions_accepted += 1
         return self._tx.seal(accept.encode())
-
-    def start_ack(self, accept: int) -> bytes:
-        """Octets of the Start-Ack answering a StartRequested event."""
-        self._answer("Start-Ack")
-        if accept == Accept.OK:
-            self.state = ServerState.TESTING
-        return self._tx.seal(StartAck(accept).encode())
 
     def refusal_for_unsupported(self) -> bytes:
         """Octets of the Accept-Session (Accept 3) for an UnsupportedCommand event."""

@@ -1,8 +1,5 @@
 """Small shared pieces of the OWAMP-Control codecs (RFC 4656 §3)."""
 
-from otwamp.errors import ProtocolError
-from otwamp.wire.registry import OwampCommand
-
 BLOCK = 16
 SECTION_REQUEST = "RFC 4656 §3.5"
 SECTION_STOP = "RFC 4656 §3.8"
@@ -19,14 +16,6 @@ def padded(size: int) -> int:
 def pad(data: bytes) -> bytes:
     """``data`` zero-padded to whole 16-octet blocks (RFC 4656 §3.8, §3.9)."""
     return data.ljust(padded(len(data)), b"\0")
-
-
-def check_command(data: bytes, expected: OwampCommand, what: str, section: str) -> None:
-    """Raise unless the first octet is the ``expected`` command number (RFC 4656 §3.4)."""
-    if data[0] != expected:
-        raise ProtocolError(
-            f"Command Number {data[0]}, expected {int(expected)}", field=what, section=section
-        )
 
 
 def check_sid(sid: bytes) -> None:

@@ -12,19 +12,23 @@ on receipt (RFC 4656 §3.1).
 """
 
 import enum
-import ipaddress
 import struct
 from dataclasses import dataclass
 
 from otwamp.errors import ProtocolError
-from otwamp.wire._fields import need_length
-from otwamp.wire._owamp import SECTION_REQUEST, UINT32, UINT64, check_command, check_sid, check_uint
+from otwamp.wire._fields import (
+    IPAddress,
+    check_command,
+    decode_addresses,
+    encode_address,
+    need_length,
+)
+from otwamp.wire._owamp import SECTION_REQUEST, UINT32, UINT64, check_sid, check_uint
 from otwamp.wire.registry import OwampCommand
 from otwamp.wire.timestamp import duration_to_ntp, ntp_to_duration
 from otwamp.wire.twamp_control import (
     HMAC_SIZE,
     AcceptSession,
-    IPAddress,
     StartAck,
     StartSessions,
 )
@@ -151,8 +155,8 @@ class RequestSession:
             self.num_packets,
             self.sender_port,
             self.receiver_port,
-            self.sender_address.packed.ljust(16, b"\0"),
-            self.receiver_address.packed.ljust(16, b"\0"),
+            encode_address(self.sender_address),
+            encode_address(self.receiver_address),
             self.sid,
             self.padding_length,
             self.start_time,
@@ -209,12 +213,10 @@ class RequestSession:
             timeout,
             type_p,
         ) = cls._S.unpack(fixed)
-        ipvn &= 0x0F  # the high 4 bits of the octet are MBZ
-        if ipvn not in (4, 6):
-            raise ProtocolError(f"IPVN is {ipvn}, not 4 or 6", field="IPVN", section=cls.SECTION)
+        sender, receiver = decode_addresses(ipvn, s_addr, r_addr, cls.SECTION)
         return cls(
-            _decode_address(s_addr, ipvn),
-            _decode_address(r_addr, ipvn),
+            sender,
+            receiver,
             s_port,
             r_port,
             tuple(Slot.decode(slots[i : i + Slot.SIZE]) for i in range(0, len(slots), Slot.SIZE)),
@@ -227,10 +229,3 @@ class RequestSession:
             type_p,
             sid,
         )
-
-
-def _decode_address(raw: bytes, ipvn: int) -> IPAddress:
-    # For IPv4 the 12 octets after the address are MBZ (RFC 4656 §3.5).
-    if ipvn == 4:
-        return ipaddress.IPv4Address(raw[:4])
-    return ipaddress.IPv6Address(raw)

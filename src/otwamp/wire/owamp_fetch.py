@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from otwamp.errors import ProtocolError
-from otwamp.wire._fields import need_length
-from otwamp.wire._owamp import SECTION_FETCH, UINT32, check_command, check_sid, check_uint, padded
+from otwamp.wire._fields import check_command, need_length
+from otwamp.wire._owamp import SECTION_FETCH, UINT32, check_sid, check_uint, padded
 from otwamp.wire.owamp_control import RequestSession
 from otwamp.wire.owamp_stop import (
     SkipRange,

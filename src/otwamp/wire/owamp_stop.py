@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from otwamp.errors import ProtocolError
-from otwamp.wire._fields import need_at_least, need_length
+from otwamp.wire._fields import check_command, need_at_least, need_length
 from otwamp.wire._owamp import (
     SECTION_STOP,
     UINT32,
-    check_command,
     check_sid,
     check_uint,
     pad,

@@ -6,33 +6,19 @@ encrypts as the mode requires, so one codec serves every mode. MBZ fields
 are sent as zero and ignored on receipt (RFC 4656 §3.1).
 """
 
-import ipaddress
 import struct
 from dataclasses import dataclass
 
-from otwamp.errors import ProtocolError
-from otwamp.wire._fields import need_length
+from otwamp.wire._fields import (
+    IPAddress,
+    check_command,
+    decode_addresses,
+    encode_address,
+    need_length,
+)
 from otwamp.wire.registry import TwampCommand
 
 HMAC_SIZE = 16
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _check_command(data: bytes, expected: TwampCommand, what: str, section: str) -> None:
-    if data[0] != expected:
-        raise ProtocolError(
-            f"Command Number {data[0]}, expected {int(expected)}", field=what, section=section
-        )
-
-
-def _encode_address(address: IPAddress) -> bytes:
-    return address.packed.ljust(16, b"\0")
-
-
-def _decode_address(raw: bytes, ipvn: int) -> IPAddress:
-    if ipvn == 4:
-        return ipaddress.IPv4Address(raw[:4])
-    return ipaddress.IPv6Address(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +70,8 @@ class RequestTwSession:
             self.num_packets,
             self.sender_port,
             self.receiver_port,
-            _encode_address(self.sender_address),
-            _encode_address(self.receiver_address),
+            encode_address(self.sender_address),
+            encode_address(self.receiver_address),
             self.sid,
             self.padding_length,
             self.start_time,
@@ -97,7 +83,7 @@ class RequestTwSession:
     def decode(cls, data: bytes) -> "RequestTwSession":
         """Decode the 96-octet body."""
         need_length(data, cls.BODY, "Request-TW-Session", cls.SECTION)
-        _check_command(data, TwampCommand.REQUEST_TW_SESSION, "Request-TW-Session", cls.SECTION)
+        check_command(data, TwampCommand.REQUEST_TW_SESSION, "Request-TW-Session", cls.SECTION)
         (
             _,
             ipvn,
@@ -115,12 +101,10 @@ class RequestTwSession:
             timeout,
             type_p,
         ) = cls._S.unpack(data)
-        ipvn &= 0x0F  # the high 4 bits of the octet are MBZ
-        if ipvn not in (4, 6):
-            raise ProtocolError(f"IPVN is {ipvn}, not 4 or 6", field="IPVN", section=cls.SECTION)
+        sender, receiver = decode_addresses(ipvn, s_addr, r_addr, cls.SECTION)
         return cls(
-            _decode_address(s_addr, ipvn),
-            _decode_address(r_addr, ipvn),
+            sender,
+            receiver,
             s_port,
             r_port,
             pad,
@@ -191,7 +175,7 @@ class StartSessions:
     def decode(cls, data: bytes) -> "StartSessions":
         """Decode the 16-octet body."""
         need_length(data, cls.BODY, "Start-Sessions", cls.SECTION)
-        _check_command(data, TwampCommand.START_SESSIONS, "Start-Sessions", cls.SECTION)
+        check_command(data, TwampCommand.START_SESSIONS, "Start-Sessions", cls.SECTION)
         return cls()
 
 
@@ -234,7 +218,7 @@ class StopSessions:
     def decode(cls, data: bytes) -> "StopSessions":
         """Decode the 16-octet body."""
         need_length(data, cls.BODY, "Stop-Sessions", cls.SECTION)
-        _check_command(data, TwampCommand.STOP_SESSIONS, "Stop-Sessions", cls.SECTION)
+        check_command(data, TwampCommand.STOP_SESSIONS, "Stop-Sessions", cls.SECTION)
         _, accept, count = cls._S.unpack(data)
         return cls(accept, count)
 
