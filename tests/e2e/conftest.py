@@ -21,6 +21,16 @@ Fixtures
 ``run_ping``
     Session scope. ``run_ping(args, timeout=20.0) -> CompletedProcess[str]`` runs
     ``otwamp ping *args`` as a separate process and captures its output as text.
+``owamp_server``
+    Function scope. Like ``twamp_server`` but serving OWAMP too: starts ``otwamp
+    server`` with free ports for both protocols (:func:`running_server`), waits
+    for both "listening" lines and yields an :class:`OwampServer`, whose
+    ``target`` is the OWAMP-Control endpoint.
+``owamp_server_factory``
+    Session scope. The context manager :func:`running_server` itself.
+``run_owping``
+    Session scope. ``run_owping(args, timeout=20.0) -> CompletedProcess[str]``
+    runs ``otwamp owping *args`` as a separate process.
 """
 
 import contextlib
@@ -40,6 +50,7 @@ from pathlib import Path
 import pytest
 
 LISTENING = "listening for TWAMP-Control on"
+OWAMP_LISTENING = "listening for OWAMP-Control on"
 TEST_PORT_COUNT = 10
 STARTUP_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -194,6 +205,70 @@ def running_twamp_server(
         yield TwampServer(host, port, test_ports, process, log_path)
 
 
+@dataclass
+class OwampServer(TwampServer):
+    """A running ``otwamp server`` serving OWAMP and TWAMP; ``port`` is OWAMP's."""
+
+    twamp_port: int = 0
+
+    @property
+    def twamp_target(self) -> str:
+        """The ``HOST:PORT`` argument for ``otwamp ping``."""
+        return endpoint(self.host, self.twamp_port)
+
+
+@contextlib.contextmanager
+def running_server(
+    host: str = "127.0.0.1",
+    log_dir: Path | None = None,
+    attempts: int = 3,
+    extra_args: Sequence[str] = (),
+    twamp: bool = True,
+) -> Iterator[OwampServer]:
+    """Run ``otwamp server *extra_args`` with OWAMP (and TWAMP) on ``host``'s free ports.
+
+    With ``twamp=False`` the server gets ``--listen off`` and serves OWAMP only.
+    """
+    with contextlib.ExitStack() as stack:
+        if log_dir is None:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otwamp-")))
+        for attempt in range(attempts):
+            port, test_ports = free_ports(host)
+            twamp_port = port
+            while twamp_port == port or test_ports[0] <= twamp_port <= test_ports[1]:
+                twamp_port, _ = free_ports(host, 1)
+            log_path = log_dir / f"server-{port}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    [
+                        *otwamp_command(),
+                        "server",
+                        "--listen",
+                        endpoint(host, twamp_port) if twamp else "off",
+                        "--owamp-listen",
+                        endpoint(host, port),
+                        "--test-ports",
+                        f"{test_ports[0]}-{test_ports[1]}",
+                        *extra_args,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            stack.callback(stop_process, process)
+            try:
+                wait_for_text(log_path, f"{OWAMP_LISTENING} {endpoint(host, port)}", process)
+                if twamp:
+                    wait_for_text(log_path, f"{LISTENING} {endpoint(host, twamp_port)}", process)
+            except RuntimeError:
+                stop_process(process)
+                if attempt + 1 < attempts and "in use" in log_path.read_text(errors="replace"):
+                    continue  # lost a race for a port: pick others
+                raise
+            break
+        yield OwampServer(host, port, test_ports, process, log_path, twamp_port)
+
+
 @contextlib.contextmanager
 def capturing(path: Path, bpf_filter: str, interface: str = "lo") -> Iterator[Path]:
     """Capture ``interface`` to the pcap file ``path`` with tcpdump until the block ends."""
@@ -238,6 +313,19 @@ def _run_ping(args: Sequence[str], timeout: float = 20.0) -> subprocess.Complete
     )
 
 
+def _run_owping(args: Sequence[str], timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run ``otwamp owping *args`` as a separate process; never raises on a non-zero exit."""
+    return subprocess.run(
+        [*otwamp_command(), "owping", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 @pytest.fixture
 def twamp_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TwampServer]:
     """``otwamp server`` on 127.0.0.1, or on the indirectly parametrized host."""
@@ -262,3 +350,23 @@ def tcpdump_capture() -> Callable[..., contextlib.AbstractContextManager[Path]]:
 def run_ping() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``run_ping(args, timeout=20.0) -> CompletedProcess[str]``: ``otwamp ping *args``."""
     return _run_ping
+
+
+@pytest.fixture
+def owamp_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OwampServer]:
+    """``otwamp server`` serving OWAMP and TWAMP on 127.0.0.1 or the parametrized host."""
+    host = getattr(request, "param", "127.0.0.1")
+    with running_server(host, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def owamp_server_factory() -> Callable[..., contextlib.AbstractContextManager[OwampServer]]:
+    """:func:`running_server`, for fixtures wider than function scope."""
+    return running_server
+
+
+@pytest.fixture(scope="session")
+def run_owping() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_owping(args, timeout=20.0) -> CompletedProcess[str]``: ``otwamp owping *args``."""
+    return _run_owping

@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,15 @@ def ike(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     if config_file is None:
         raise click.UsageError("otwamp ike needs --config FILE (or a command such as status)")
     config = load(config_file)
+    if config.broker is None:
+        config = replace(config, broker=DEFAULT_BROKER)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format=_LOG_FORMAT, stream=sys.stderr
     )
     try:
         asyncio.run(_serve(config))
     except OSError as error:
-        where = f"{config.local[0]}:{config.local[1]} or {config.broker}"
-        raise CliError(f"cannot listen on {where}: {error.strerror or error}") from None
+        raise CliError(f"cannot listen on {error.strerror or error}") from None
 
 
 async def _serve(config: DaemonConfig) -> None:

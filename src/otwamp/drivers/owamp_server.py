@@ -39,7 +39,7 @@ from otwamp.drivers.owamp_pacer import Receiving, Sending, collect, run_owamp
 from otwamp.results.records import OwampSessionRecord, Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
-from otwamp.session.protection import session_protection
+from otwamp.session.protection import protects, session_protection
 from otwamp.session.slots import session_schedule
 from otwamp.wire.owamp_control import AcceptSession, RequestSession
 from otwamp.wire.owamp_fetch import FetchAck, FetchedSession, FetchSession
@@ -68,6 +68,8 @@ class _Session:
     receiver: OwampReceiver | None = None  # Conf-Receiver: we receive
     sender: OwampSender | None = None  # Conf-Sender: we send
     done: asyncio.Future[None] | None = None
+    started: bool = False  # by a Start-Sessions (each round starts only new sessions)
+    stopped: bool = False  # described in a Stop-Sessions already
 
 
 @dataclass(slots=True)
@@ -186,6 +188,9 @@ class OwampServer(ControlServer):
         peer_address = request.sender_address if request.conf_receiver else request.receiver_address
         if not peer_address.is_unspecified and str(peer_address) != conn.peer[0]:
             return Accept.NOT_SUPPORTED, "the test peer is not the control client (no third party)"
+        own_address = request.receiver_address if request.conf_receiver else request.sender_address
+        if not own_address.is_unspecified and str(own_address) != conn.local[0]:
+            return Accept.NOT_SUPPORTED, f"{own_address} is not this server's address here"
         if request.conf_sender and (request.receiver_port == 0 or request.sid == bytes(16)):
             return Accept.NOT_SUPPORTED, "a session we send needs the client's port and SID"
         if not 1 <= request.num_packets <= self.settings.max_packets:
@@ -201,7 +206,7 @@ class OwampServer(ControlServer):
             )
         if ntp_to_duration(request.timeout) > MAX_TIMEOUT:
             return Accept.PERMANENT_RESOURCE_LIMITATION, f"Timeout above {MAX_TIMEOUT:g} s"
-        secured = session_protection(conn.mode, bytes(16), conn.keys) is not None
+        secured = protects(conn.mode, conn.keys)
         if sender_size(secured, request.padding_length) > MAX_UDP_PAYLOAD:
             return (
                 Accept.NOT_SUPPORTED,
@@ -212,16 +217,19 @@ class OwampServer(ControlServer):
         return None
 
     def _start(self, conn: _OwampConnection) -> None:
-        """Start-Sessions (RFC 4656 §3.7): receivers listen, senders go to their threads."""
+        """Start-Sessions (RFC 4656 §3.7): new receivers listen, new senders go to threads."""
         loop = asyncio.get_running_loop()
-        for session in conn.sessions:
+        conn.stop, conn.stop_sent = threading.Event(), False  # a new round of sessions
+        fresh = [session for session in conn.sessions if not session.started]
+        for session in fresh:
+            session.started = True
             if session.receiver is not None:
                 receiving = Receiving(
                     session.sock, self._peer_test_address(conn, session.request), session.receiver
                 )
                 session.sock.setblocking(False)
                 loop.add_reader(session.sock, collect, receiving, self.clock)
-            elif session.sender is not None and session.done is None:
+            elif session.sender is not None:
                 sending = Sending(
                     session.sock,
                     self._peer_test_address(conn, session.request),
@@ -234,23 +242,24 @@ class OwampServer(ControlServer):
                 session.done = asyncio.ensure_future(
                     asyncio.to_thread(run_owamp, sending, None, end, self.clock, conn.stop)
                 )
-        senders = [s.done for s in conn.sessions if s.done is not None]
+        senders = [s.done for s in fresh if s.done is not None]
         if senders:
-            conn.stopper = asyncio.ensure_future(self._stop_when_sent(conn, senders))
+            conn.stopper = asyncio.ensure_future(self._stop_when_sent(conn, senders, conn.stop))
 
     async def _stop_when_sent(
-        self, conn: _OwampConnection, senders: list[asyncio.Future[None]]
+        self, conn: _OwampConnection, senders: list[asyncio.Future[None]], round_: threading.Event
     ) -> None:
-        """Once our send sessions are done, send our Stop-Sessions (RFC 4656 §3.8)."""
+        """Once this round's send sessions are done, send our Stop-Sessions (RFC 4656 §3.8)."""
         await asyncio.gather(*senders, return_exceptions=True)
-        if not conn.stop.is_set() and not conn.stop_sent:
+        if conn.stop is round_ and not round_.is_set() and not conn.stop_sent:
             conn.writer.write(self._our_stop(conn))
 
     def _our_stop(self, conn: _OwampConnection) -> bytes:
         conn.stop_sent = True
         descriptions = []
         for session in conn.sessions:
-            if session.sender is not None:
+            if session.sender is not None and session.started and not session.stopped:
+                session.stopped = True
                 next_seqno, skips = session.sender.stop_description()
                 descriptions.append(SessionDescription(session.sid, next_seqno, skips))
         machine = conn.machine
@@ -262,7 +271,7 @@ class OwampServer(ControlServer):
         stopped = Stamp(time.time_ns(), self.clock.synchronized, self.clock.error)
         described = {d.sid: d for d in stop.sessions}
         for session in conn.sessions:
-            if session.receiver is not None and not session.receiver.finished:
+            if session.receiver is not None and session.started and not session.receiver.finished:
                 asyncio.get_running_loop().remove_reader(session.sock)
                 description = described.get(session.sid)
                 if description is None:

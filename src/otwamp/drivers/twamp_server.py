@@ -23,7 +23,7 @@ from otwamp.drivers.control_server import (
     new_sid,
 )
 from otwamp.drivers.reflector import ReflectorEndpoint
-from otwamp.session.protection import session_protection
+from otwamp.session.protection import protects, session_protection
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.timestamp import ntp_to_duration
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, type_p_dscp
@@ -149,7 +149,7 @@ class TwampServer(ControlServer):
                 Accept.NOT_SUPPORTED,
                 "Sender Address is not the control client's (no third-party reflection)",
             )
-        secured = session_protection(conn.mode, bytes(16), conn.keys) is not None
+        secured = protects(conn.mode, conn.keys)
         if sender_size(secured, request.padding_length) > MAX_UDP_PAYLOAD:
             return (
                 Accept.NOT_SUPPORTED,

@@ -8,8 +8,10 @@ Answers carry "ok"; errors say why in "error". Only "key" and "peer" answers hol
 """
 
 import asyncio
+import errno
 import json
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,9 @@ async def serve(broker: KeyBroker, path: Path) -> asyncio.Server:
         finally:
             writer.close()
 
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _answers(path):
+        raise OSError(errno.EADDRINUSE, "another daemon answers there")
     path.unlink(missing_ok=True)
     previous = os.umask(0o177)  # the socket is created 0600, with no window for others
     try:
@@ -101,6 +106,16 @@ async def serve(broker: KeyBroker, path: Path) -> asyncio.Server:
         os.umask(previous)
     os.chmod(path, SOCKET_MODE)
     return server
+
+
+def _answers(path: Path) -> bool:
+    """True when something listens on the UNIX socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 async def query(path: Path, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,34 @@
-"""The IKE daemon's TOML configuration (issue 5: ``otwamp ike --config FILE``)."""
+"""The IKE daemon's TOML configuration (issue 5: ``otwamp ike --config FILE``).
+
+Relative paths are relative to the file's directory. Every problem raises ConfigError as one
+line naming the file, the key and what is wrong; PSKs and private keys never appear in it.
+
+Example (the full reference is docs/IKE.md)::
+
+    [local]
+    address = "127.0.0.1"          # default 0.0.0.0
+    port = 15500                   # default 500; other ports use the Non-ESP marker (D8)
+    id = "fqdn:resp.ippm.test"     # fqdn:, email:, ip:, keyid:HEX, dn:RFC4514, or bare
+    certificate = "resp.pem"       # optional: sign AUTH (RFC 7427) with this and ...
+    key = "resp.key"               # ... this PKCS#8/SEC1/PKCS#1 PEM key (RSA or ECDSA)
+    chain = ["sub-ca.pem"]         # optional intermediates sent along
+    ca = ["ca.pem"]                # trust anchors for peers' certificates
+    proposals = ["aes128-sha256-x25519"]   # strongSwan notation, preferred first
+    broker = "/run/otwamp/ike.sock"        # the key broker's UNIX socket (0600); when unset,
+                                           # otwamp ike uses this default and an embedded
+                                           # daemon (otwamp server --ike-config) opens none
+    rekey_time = 14400             # seconds: rekey the IKE SA after this (minus jitter)
+    lifetime = 15840               # seconds: delete it then if rekeying failed
+    cookie_threshold = 64          # half-open SAs before we demand COOKIEs (RFC 7296 §2.6)
+    max_half_open = 1024           # half-open SAs we keep at most
+
+    [[peers]]
+    id = "fqdn:init.ippm.test"
+    address = "127.0.0.2"          # needed to initiate; also the broker's "peer" lookups
+    port = 15600                   # default 500
+    psk = "a shared secret"        # or psk_file = "init.psk"; none: certificates
+    initiate = true                # set up an IKE SA when the daemon starts
+"""
 
 import ipaddress
 import tomllib
@@ -7,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from otwamp.errors import ConfigError, ProtocolError
 from otwamp.ike.crypto.signature import PrivateKey
@@ -20,6 +55,44 @@ from otwamp.ike.trust import Credentials, TrustStore
 from otwamp.ike.wire.identity import Identity
 
 DEFAULT_PROPOSALS = ("aes128-sha256-x25519", "aes256-sha384-ecp384", "aes128gcm16-prfsha256-ecp256")
+DEFAULT_BROKER = Path("/run/otwamp/ike.sock")
+DEFAULT_REKEY_TIME = 14_400.0  # 4 h, strongSwan's default rekey_time for IKE SAs
+LIFETIME_MARGIN = 1.1  # lifetime = 110 % of rekey_time unless set (strongSwan's over_time)
+_LOCAL_KEYS = {
+    "address",
+    "port",
+    "id",
+    "certificate",
+    "key",
+    "chain",
+    "ca",
+    "proposals",
+    "broker",
+    "rekey_time",
+    "lifetime",
+    "cookie_threshold",
+    "max_half_open",
+}
+_PEER_KEYS = {"id", "address", "port", "psk", "psk_file", "initiate"}
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    """When an IKE SA is rekeyed and when it ends if rekeying failed (seconds after set-up).
+
+    Each SA rekeys at a random point of the last ``jitter`` seconds before ``rekey_time``, so
+    that two peers with the same settings rarely start a rekey at once (RFC 7296 §2.8.1).
+    """
+
+    rekey_time: float = DEFAULT_REKEY_TIME
+    lifetime: float = DEFAULT_REKEY_TIME * LIFETIME_MARGIN
+    jitter: float = DEFAULT_REKEY_TIME * 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rekey_time <= self.lifetime:
+            raise ValueError("rekey_time must be positive and at most lifetime")
+        if not 0 <= self.jitter < self.rekey_time:
+            raise ValueError("jitter must be at least 0 and less than rekey_time")
 
 
 @dataclass(frozen=True)
@@ -41,6 +114,7 @@ class DaemonConfig:
     broker: Path | None
     cookie_threshold: int
     max_half_open: int
+    lifetimes: Lifetimes = Lifetimes()
 
 
 def parse_identity(text: str) -> Identity:
@@ -71,88 +145,173 @@ def _bare_identity(text: str) -> Identity:
 
 
 def load(path: Path) -> DaemonConfig:
-    """Read and check a configuration file; problems raise ConfigError naming the key."""
+    """Read and check a configuration file; problems raise ConfigError naming file and key."""
     try:
-        return _build(tomllib.loads(path.read_text()), path.parent)
-    except (OSError, ValueError) as error:  # unreadable files, TOML, PEM, or key errors
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        return _build(tomllib.loads(text), path.absolute().parent)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 
 
 def _build(document: dict[str, Any], base: Path) -> DaemonConfig:
+    unknown = set(document) - {"local", "peers"}
+    if unknown:
+        raise ConfigError(f"unknown table {sorted(unknown)[0]!r} (only [local] and [[peers]])")
     local = _table(document, "local")
+    _no_unknown_keys(local, "local", _LOCAL_KEYS)
     peers_raw = document.get("peers", [])
     if not isinstance(peers_raw, list):
-        raise ConfigError("peers must be an array of tables ([[peers]])")
+        raise ConfigError("peers: must be an array of tables ([[peers]])")
     peers: list[PeerConfig] = []
     psks: dict[Identity, bytes] = {}
     for raw in peers_raw:
         table = _as_table(raw, "peers")
+        _no_unknown_keys(table, "peers", _PEER_KEYS)
         peer = _peer(table)
         peers.append(peer)
         psk = _psk(table, base)
         if psk is not None:
             psks[peer.identity] = psk
+    credentials = _credentials(local, base)
+    for peer in peers:
+        if credentials is None and peer.identity not in psks:
+            raise ConfigError(f"peers.psk: peer {peer.identity} has no PSK and local has no key")
+    proposals = local.get("proposals", list(DEFAULT_PROPOSALS))
+    if not isinstance(proposals, list) or not proposals:
+        raise ConfigError("local.proposals: must be a non-empty array of strings")
     policy = Policy(
-        parse_identity(_string(local, "id")),
-        tuple(_suite(p) for p in local.get("proposals", DEFAULT_PROPOSALS)),
+        _identity(local, "local"),
+        tuple(_suite(p) for p in proposals),
         psks,
-        _credentials(local, base),
+        credentials,
         _trust(local, base),
     )
     broker = local.get("broker")
+    if broker is not None:
+        broker = _string(local, "local", "broker")
     return DaemonConfig(
         policy,
-        (_string(local, "address", "0.0.0.0"), _integer(local, "port", IKE_PORT)),
+        (_address(local, "local", "0.0.0.0"), _port(local, "local")),
         tuple(peers),
-        None if broker is None else base / str(broker),
-        _integer(local, "cookie_threshold", 64),
-        _integer(local, "max_half_open", 1024),
+        None if broker is None else base / broker,
+        _integer(local, "local", "cookie_threshold", 64),
+        _integer(local, "local", "max_half_open", 1024),
+        _lifetimes(local),
     )
+
+
+def _lifetimes(local: dict[str, Any]) -> Lifetimes:
+    rekey_time = _seconds(local, "rekey_time", DEFAULT_REKEY_TIME)
+    lifetime = _seconds(local, "lifetime", rekey_time * LIFETIME_MARGIN)
+    if lifetime < rekey_time:
+        raise ConfigError(f"local.lifetime: {lifetime:g} is less than rekey_time {rekey_time:g}")
+    return Lifetimes(rekey_time, lifetime, rekey_time * 0.1)
+
+
+def _seconds(table: dict[str, Any], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"local.{key}: must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 def _peer(raw: dict[str, Any]) -> PeerConfig:
     address = raw.get("address")
-    port = _integer(raw, "port", IKE_PORT)
+    port = _port(raw, "peers")
     if address is not None:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise ConfigError(f"peers.address: {address!r} is not an IP address") from None
-    initiate = bool(raw.get("initiate", False))
+        address = _address(raw, "peers", None)
+    initiate = raw.get("initiate", False)
+    if not isinstance(initiate, bool):
+        raise ConfigError("peers.initiate: must be true or false")
     if initiate and address is None:
-        raise ConfigError("peers.initiate needs peers.address")
+        raise ConfigError("peers.initiate: needs peers.address")
     return PeerConfig(
-        parse_identity(_string(raw, "id")),
-        None if address is None else (str(address), port),
-        initiate,
+        _identity(raw, "peers"), None if address is None else (address, port), initiate
     )
+
+
+def _identity(table: dict[str, Any], name: str) -> Identity:
+    try:
+        return parse_identity(_string(table, name, "id"))
+    except ConfigError as error:
+        raise ConfigError(f"{name}.id: {error}") from None
+
+
+def _address(table: dict[str, Any], name: str, default: str | None) -> str:
+    text = _string(table, name, "address", default)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ConfigError(f"{name}.address: {text!r} is not an IP address") from None
+    return text
+
+
+def _port(table: dict[str, Any], name: str) -> int:
+    port = _integer(table, name, "port", IKE_PORT)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name}.port: {port} is not a UDP port")
+    return port
 
 
 def _psk(raw: dict[str, Any], base: Path) -> bytes | None:
     if "psk_file" in raw:
-        return (base / _string(raw, "psk_file")).read_bytes().strip()
-    psk = raw.get("psk")
-    return None if psk is None else str(psk).encode()
+        psk = _read(base, "peers", "psk_file", _string(raw, "peers", "psk_file")).strip()
+    elif "psk" in raw:
+        psk = _string(raw, "peers", "psk").encode()
+    else:
+        return None
+    if not psk:
+        raise ConfigError("peers.psk: empty")
+    return psk
 
 
 def _credentials(local: dict[str, Any], base: Path) -> Credentials | None:
     if "certificate" not in local:
+        if "key" in local:
+            raise ConfigError("local.key: needs local.certificate")
         return None
-    certificate = x509.load_pem_x509_certificate(
-        (base / _string(local, "certificate")).read_bytes()
-    )
-    key = load_pem_private_key((base / _string(local, "key")).read_bytes(), None)
+    certificate = _certificate(base, "certificate", _string(local, "local", "certificate"))
+    key_path = _string(local, "local", "key")
+    try:
+        key = load_pem_private_key(_read(base, "local", "key", key_path), None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"local.key: {key_path} is not an unencrypted PEM private key") from None
     if not isinstance(key, PrivateKey):
         raise ConfigError("local.key: only RSA and ECDSA keys are supported")
-    chain = tuple(
-        x509.load_pem_x509_certificate((base / c).read_bytes()) for c in local.get("chain", [])
-    )
+    if _spki(key.public_key()) != _spki(certificate.public_key()):
+        raise ConfigError(f"local.key: {key_path} does not belong to local.certificate")
+    chain = tuple(_certificate(base, "chain", c) for c in _strings(local, "chain"))
     return Credentials(certificate, key, chain)
 
 
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
 def _trust(local: dict[str, Any], base: Path) -> TrustStore | None:
-    anchors = [x509.load_pem_x509_certificate((base / c).read_bytes()) for c in local.get("ca", [])]
+    anchors = [_certificate(base, "ca", c) for c in _strings(local, "ca")]
     return TrustStore(tuple(anchors)) if anchors else None
+
+
+def _certificate(base: Path, key: str, name: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(_read(base, "local", key, name))
+    except ValueError:
+        raise ConfigError(f"local.{key}: {name} is not a PEM certificate") from None
+
+
+def _read(base: Path, table: str, key: str, name: str) -> bytes:
+    try:
+        return (base / name).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{table}.{key}: cannot read {name}: {error.strerror}") from None
 
 
 def _suite(text: object) -> Suite:
@@ -170,19 +329,36 @@ def _table(document: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _as_table(value: object, key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a table")
+        raise ConfigError(f"{key}: must be a table")
     return value
 
 
-def _string(table: dict[str, Any], key: str, default: str | None = None) -> str:
+def _no_unknown_keys(table: dict[str, Any], name: str, known: set[str]) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}: unknown key")
+
+
+def _string(table: dict[str, Any], name: str, key: str, default: str | None = None) -> str:
     value = table.get(key, default)
+    if value is None:
+        raise ConfigError(f"{name}.{key}: missing")
     if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string")
+        raise ConfigError(f"{name}.{key}: must be a string")
     return value
 
 
-def _integer(table: dict[str, Any], key: str, default: int) -> int:
+def _strings(table: dict[str, Any], key: str) -> list[str]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"local.{key}: must be an array of file names")
+    return value
+
+
+def _integer(table: dict[str, Any], name: str, key: str, default: int) -> int:
     value = table.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{key} must be an integer")
+        raise ConfigError(f"{name}.{key}: must be an integer")
     return value

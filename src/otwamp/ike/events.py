@@ -44,7 +44,18 @@ class RekeyFailed:
     notify_type: int | None = None
 
 
-Event = Established | Failed | Deleted | Rekeyed | RekeyFailed
+@dataclass(frozen=True)
+class Redundant:
+    """Both ends rekeyed at once and ``sa``, which we created, lost (RFC 7296 §2.8.2).
+
+    Of the two new IKE SAs the one with the lowest of the four nonces is deleted by the end
+    that created it; the driver deletes ``sa``.
+    """
+
+    sa: IkeSa
+
+
+Event = Established | Failed | Deleted | Rekeyed | RekeyFailed | Redundant
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import logging
 import time
 
 from otwamp.ike.broker import KeyBroker, serve
-from otwamp.ike.config import DaemonConfig
+from otwamp.ike.config import DaemonConfig, PeerConfig
 from otwamp.ike.daemon import IkeDaemon
 from otwamp.ike.errors import NegotiationError
 from otwamp.ike.sa import IkeSa
@@ -23,21 +23,40 @@ class IkeService:
             config.local,
             cookie_threshold=config.cookie_threshold,
             max_half_open=config.max_half_open,
+            lifetimes=config.lifetimes,
         )
         self.broker = KeyBroker(self.daemon.database, time.time, self.initiate)
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         """Bind the IKE socket and the broker socket, then initiate to the listed peers."""
-        await self.daemon.start()
+        try:
+            host, port = await self.daemon.start()
+        except OSError as error:
+            where = f"UDP {self.config.local[0]}:{self.config.local[1]}"
+            raise OSError(error.errno, f"{where}: {error.strerror or error}") from None
         if self.config.broker is not None:
-            self._server = await serve(self.broker, self.config.broker)
-        for peer in self.config.peers:
-            if peer.initiate and peer.address is not None:
-                try:
-                    await self.daemon.initiate(peer.identity, peer.address)
-                except NegotiationError as error:
-                    LOG.error("initiating to %s failed: %s", peer.identity, error)
+            try:
+                self._server = await serve(self.broker, self.config.broker)
+            except OSError as error:
+                self.daemon.close()
+                raise OSError(error.errno, f"{self.config.broker}: {error.strerror}") from None
+        LOG.info(
+            "IKE daemon %s listening on %s:%d, key broker on %s",
+            self.config.policy.local_id,
+            host,
+            port,
+            self.config.broker,
+        )
+        await asyncio.gather(*(self._initiate_on_start(p) for p in self.config.peers if p.initiate))
+
+    async def _initiate_on_start(self, peer: PeerConfig) -> None:
+        if peer.address is None:
+            return
+        try:
+            await self.daemon.initiate(peer.identity, peer.address)
+        except NegotiationError as error:
+            LOG.error("initiating to %s failed: %s", peer.identity, error)
 
     async def initiate(self, host: str) -> IkeSa:
         """Set up an IKE SA with the configured peer at ``host``."""
@@ -50,14 +69,25 @@ class IkeService:
         """Stop listening on both sockets."""
         if self._server is not None:
             self._server.close()
+            if self.config.broker is not None:
+                self.config.broker.unlink(missing_ok=True)
         self.daemon.close()
 
+    async def stop(self, timeout: float = 1.0) -> None:
+        """Delete every SA (waiting at most ``timeout`` for the peers), then close."""
+        try:
+            await self.daemon.delete_all(timeout)
+        finally:
+            self.close()
 
-async def run(config: DaemonConfig) -> None:
-    """Run until cancelled."""
+
+async def run(config: DaemonConfig, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or cancelled); then delete the SAs and close."""
     service = IkeService(config)
     await service.start()
     try:
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()
+        LOG.info("shutting down")
+        await service.stop()
     finally:
         service.close()

@@ -5,16 +5,16 @@ from enum import Enum, auto
 from otwamp.errors import ProtocolError
 from otwamp.ike.crypto.entropy import RandomSource
 from otwamp.ike.errors import StateError
-from otwamp.ike.events import Deleted, Event, Output, Rekeyed, RekeyFailed
+from otwamp.ike.events import Deleted, Event, Output, Redundant, Rekeyed, RekeyFailed
 from otwamp.ike.handshake import header_flags
 from otwamp.ike.keys import SaKeys
 from otwamp.ike.proposal import Suite
-from otwamp.ike.registry import ExchangeType, ProtocolId, notify_name
+from otwamp.ike.registry import ExchangeType, NotifyType, ProtocolId, notify_name
 from otwamp.ike.rekey import PendingRekey, answer_rekey, finish_rekey, start_rekey
 from otwamp.ike.sa import IkeSa
 from otwamp.ike.wire.header import IkeHeader
 from otwamp.ike.wire.message import Message, Payload
-from otwamp.ike.wire.payloads import Delete
+from otwamp.ike.wire.payloads import Delete, Nonce, Notify
 
 # After IKE_SA_INIT (0) and IKE_AUTH (1) the initiator's next request is 2 (RFC 7296 §2.2).
 FIRST_REQUEST_AFTER_AUTH = 2
@@ -59,6 +59,8 @@ class IkeSession:
         self._last_response = last_response
         self._pending_id: int | None = None
         self._rekey: PendingRekey | None = None
+        # The SAs that replaced this one: (lowest nonce, SA, created by us) (RFC 7296 §2.8.2).
+        self._replacements: list[tuple[bytes, IkeSa, bool]] = []
 
     @classmethod
     def after_auth(
@@ -150,9 +152,12 @@ class IkeSession:
         error = response.error_notify()
         if error is not None:
             return Output(events=(RekeyFailed(f"rekey refused with {notify_name(error)}", error),))
-        new = self._succeed(finish_rekey(self._keys, pending, response), True, now)
+        keys = finish_rekey(self._keys, pending, response)
+        nonce = response.find(Nonce)
+        assert nonce is not None  # finish_rekey checked it
+        new = self._succeed(keys, True, now, min(pending.nonce, nonce.data))
         # RFC 7296 §2.18: the rekey's initiator then deletes the old IKE SA.
-        return Output((self.delete(),), (Rekeyed(self.sa, new),))
+        return Output((self.delete(),), (Rekeyed(self.sa, new), *self._collision()))
 
     def _on_request(self, data: bytes, header: IkeHeader, now: float) -> Output:
         if self._last_response is not None and header.message_id == self._last_response[0]:
@@ -181,17 +186,32 @@ class IkeSession:
                 return (), (self._close(),)
             return (), ()
         if request.exchange_type == ExchangeType.CREATE_CHILD_SA:
+            if self.state is SessionState.DELETING:
+                # RFC 7296 §2.25.2: a rekey of an IKE SA we are closing.
+                return (Notify(NotifyType.TEMPORARY_FAILURE),), ()
             payloads, keys = answer_rekey(self._keys, request, self._suites, self._random)
             if keys is None:
                 return payloads, ()
-            return payloads, (Rekeyed(self.sa, self._succeed(keys, False, now)),)
+            nonces = [p.data for p in (request.find(Nonce), *payloads) if isinstance(p, Nonce)]
+            new = self._succeed(keys, False, now, min(nonces))
+            return payloads, (Rekeyed(self.sa, new), *self._collision())
         raise ProtocolError(
             f"exchange {request.exchange_type} on an established SA",
             field="Exchange Type",
             section="RFC 7296 §1.4",
         )
 
-    def _succeed(self, keys: SaKeys, initiator: bool, now: float) -> IkeSa:
+    def _collision(self) -> tuple[Event, ...]:
+        """After a simultaneous rekey, the new SA with the lowest nonce goes (RFC 7296 §2.8.2).
+
+        Its creator deletes it; both ends see the same four nonces and agree which it is.
+        """
+        if len(self._replacements) < 2:
+            return ()
+        _, loser, ours = min(self._replacements, key=lambda r: r[0])
+        return (Redundant(loser),) if ours else ()
+
+    def _succeed(self, keys: SaKeys, initiator: bool, now: float, nonce: bytes) -> IkeSa:
         """Start the new SA's session; its rekey initiator is its original initiator (§1.3.2)."""
         old = self.sa
         new = keys.record(
@@ -202,6 +222,7 @@ class IkeSession:
             now=now,
         )
         self.successor = IkeSession(keys, new, self._suites, self._random)
+        self._replacements.append((nonce, new, initiator))
         return new
 
     def _close(self) -> Deleted:

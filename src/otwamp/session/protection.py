@@ -28,9 +28,14 @@ class SessionProtection:
         return self.mode is PacketMode.ENCRYPTED
 
 
+def protects(mode: int, keys: SessionKeys | None) -> bool:
+    """Whether a control Mode protects test packets (authenticated or encrypted, not mixed)."""
+    return keys is not None and not mode & (TwampMode.UNAUTHENTICATED | TwampMode.MIXED)
+
+
 def session_protection(mode: int, sid: bytes, keys: SessionKeys | None) -> SessionProtection | None:
     """The protection a control Mode implies for test packets, or None for clear packets."""
-    if keys is None or mode & (TwampMode.UNAUTHENTICATED | TwampMode.MIXED):
+    if keys is None or not protects(mode, keys):
         return None
     packet_mode = PacketMode.ENCRYPTED if mode & TwampMode.ENCRYPTED else PacketMode.AUTHENTICATED
     test_keys = derive_test_session_keys(sid, keys)
