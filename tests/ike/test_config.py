@@ -5,7 +5,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from otwamp.errors import ConfigError
-from otwamp.ike.config import load, parse_identity
+from otwamp.ike.config import Lifetimes, load, parse_identity
 from otwamp.ike.registry import IdType
 from otwamp.ike.wire.identity import Identity
 
@@ -86,22 +86,78 @@ def test_certificate_configuration(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "missing \\[local\\]"),
-        ('[local]\nid = "a.example"\nproposals = ["3des-md5-modp768"]\n', "unknown proposal"),
-        ('[local]\nid = "a.example"\nport = "five hundred"\n', "port must be an integer"),
+        ("", "ike.toml: missing \\[local\\]"),
         (
-            '[local]\nid = "a.example"\n[[peers]]\nid = "b"\ninitiate = true\n',
-            "needs peers.address",
+            '[local]\nid = "a.example"\nproposals = ["3des-md5-modp768"]\n',
+            "local.proposals: unknown",
         ),
-        ('[local]\nid = "a.example"\n[[peers]]\nid = "b"\naddress = "nowhere"\n', "not an IP"),
-        ('[local]\nid = "a.example"\ncertificate = "missing.pem"\n', "missing.pem"),
-        ("[local\n", "ike.toml"),
+        ('[local]\nid = "a.example"\nport = "five hundred"\n', "local.port: must be an integer"),
+        ('[local]\nid = "a.example"\nport = 70000\n', "local.port: 70000 is not a UDP port"),
+        ('[local]\nid = "a.example"\nprot = 500\n', "local.prot: unknown key"),
+        ("[local]\n", "local.id: missing"),
+        ('[local]\nid = "keyid:zz"\n', "local.id: bad identity"),
+        (
+            '[local]\nid = "a.example"\n[[peers]]\nid = "b"\ninitiate = true\npsk = "x"\n',
+            "peers.initiate: needs peers.address",
+        ),
+        (
+            '[local]\nid = "a.example"\n[[peers]]\nid = "b"\naddress = "nowhere"\n',
+            "peers.address: 'nowhere' is not an IP",
+        ),
+        ('[local]\nid = "a.example"\n[[peers]]\nid = "b"\n', "peers.psk: peer b has no PSK"),
+        (
+            '[local]\nid = "a.example"\n[[peers]]\nid = "b"\npsk_file = "nope"\n',
+            "peers.psk_file: cannot read nope",
+        ),
+        (
+            '[local]\nid = "a.example"\ncertificate = "missing.pem"\nkey = "k"\n',
+            "local.certificate: cannot read missing.pem",
+        ),
+        ('[local]\nid = "a.example"\ncertificate = "ike.toml"\n', "not a PEM certificate"),
+        ('[local]\nid = "a.example"\nrekey_time = 0\n', "local.rekey_time: must be a positive"),
+        (
+            '[local]\nid = "a.example"\nrekey_time = 10\nlifetime = 5\n',
+            "local.lifetime: 5 is less than rekey_time 10",
+        ),
+        ("[local\n", "ike.toml: not valid TOML"),
+        ('[remote]\nid = "a"\n', "unknown table 'remote'"),
     ],
 )
 def test_bad_configurations(tmp_path, text, message):
     path = tmp_path / "ike.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(path)
+    assert "\n" not in str(caught.value) and str(caught.value).startswith(str(path))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nothing\.toml: cannot read: No such file"):
+        load(tmp_path / "nothing.toml")
+
+
+def test_lifetimes(tmp_path):
+    path = tmp_path / "ike.toml"
+    path.write_text('[local]\nid = "a.example"\nrekey_time = 10\n')
+    assert load(path).lifetimes == Lifetimes(10.0, 11.0, 1.0)
+    path.write_text('[local]\nid = "a.example"\nrekey_time = 2\nlifetime = 3.5\n')
+    assert load(path).lifetimes == Lifetimes(2.0, 3.5, 0.2)
+    path.write_text('[local]\nid = "a.example"\n')
+    assert load(path).lifetimes == Lifetimes()
+    assert load(path).broker is None  # otwamp ike then uses DEFAULT_BROKER
+
+
+def test_key_must_match_certificate(tmp_path):
+    authority = Authority()
+    credentials = authority.issue("resp", "p256", "resp.ippm.test")
+    other = authority.issue("other", "p256", "other.ippm.test")
+    (tmp_path / "resp.pem").write_bytes(credentials.certificate.public_bytes(Encoding.PEM))
+    (tmp_path / "other.key").write_bytes(
+        other.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    path = tmp_path / "ike.toml"
+    path.write_text('[local]\nid = "resp.ippm.test"\ncertificate = "resp.pem"\nkey = "other.key"\n')
+    with pytest.raises(ConfigError, match=r"local\.key: other\.key does not belong"):
         load(path)
 
 

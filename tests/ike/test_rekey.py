@@ -2,7 +2,7 @@
 
 import pytest
 
-from otwamp.ike.events import Deleted, Rekeyed, RekeyFailed
+from otwamp.ike.events import Deleted, Redundant, Rekeyed, RekeyFailed
 from otwamp.ike.keys import SaKeys
 from otwamp.ike.registry import (
     DhGroup,
@@ -152,3 +152,33 @@ def test_group_of_the_rekey_offer_is_our_first_suite():
     offer, _, ke = payloads
     assert ke.dh_group == DhGroup.ECP_384
     assert [p.spi for p in offer.proposals] == [bytes(range(1, 9))] * 2
+
+
+def test_simultaneous_rekey_keeps_one_new_sa():
+    pair = established(make_pair())
+    a, b = pair.initiator.session, pair.responder.session
+    request_a, request_b = a.rekey(), b.rekey()
+    answer_to_b = a.receive(request_b, NOW)  # each answers the other's rekey first
+    answer_to_a = b.receive(request_a, NOW)
+    result_a = a.receive(answer_to_a.datagrams[0], NOW)
+    result_b = b.receive(answer_to_b.datagrams[0], NOW)
+    events_a, events_b = answer_to_b.events + result_a.events, answer_to_a.events + result_b.events
+    new_a = {(e.new.spi_i, e.new.spi_r): e.new for e in events_a if isinstance(e, Rekeyed)}
+    new_b = {(e.new.spi_i, e.new.spi_r): e.new for e in events_b if isinstance(e, Rekeyed)}
+    assert new_a.keys() == new_b.keys() and len(new_a) == 2
+    for spis, sa in new_a.items():
+        assert sa.ippm_key == new_b[spis].ippm_key and sa.initiator != new_b[spis].initiator
+    # RFC 7296 §2.8.2: the new SA with the lowest nonce goes, deleted by the end that made it.
+    [loser] = [e.sa for e in events_a + events_b if isinstance(e, Redundant)]
+    assert loser.initiator and (loser.spi_i, loser.spi_r) in new_a
+
+
+def test_rekey_of_an_sa_being_deleted_is_refused_for_now():
+    pair = established(make_pair())
+    a, b = pair.initiator.session, pair.responder.session
+    a.delete()
+    answer = a.receive(b.rekey(), NOW)
+    assert answer.events == ()
+    assert b.receive(answer.datagrams[0], NOW).events == (
+        RekeyFailed("rekey refused with TEMPORARY_FAILURE", NotifyType.TEMPORARY_FAILURE),
+    )

@@ -13,6 +13,7 @@ import click
 from otwamp import __version__
 from otwamp.cli.config import load_server_config, server_settings
 from otwamp.cli.errors import CliError, one_line_errors
+from otwamp.cli.ike import ike
 from otwamp.cli.keys import keys
 from otwamp.cli.owping import owping_command
 from otwamp.cli.ping import ping_command
@@ -34,6 +35,7 @@ def main() -> None:
 
 
 main.add_command(keys)
+main.add_command(ike)
 main.add_command(ping_command)
 main.add_command(owping_command)
 
