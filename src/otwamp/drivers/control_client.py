@@ -136,7 +136,8 @@ async def set_up(
             check_count(greeting.count, settings.max_count)
         except ProtocolError as exc:
             raise RefusedError(f"the server's PBKDF2 {exc}") from None
-        credentials = await settings.keys.credentials_for(server)
+        derived = bool(greeting.modes & ikev2_bit)  # offered? RFC 7717 §5.2
+        credentials = await settings.keys.credentials_for(server, derived)
         bits = ikev2_bit if credentials.source == "ikev2" else 0  # D3
     response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
     await control.send(control.machine.setup(response, channels.tx, channels.receiver))

@@ -8,6 +8,7 @@ once, at set-up, and used for the whole control connection (D5).
 """
 
 import enum
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,9 +71,24 @@ class IkeServerKeys:
         sa = self.lookup.by_spis(spi_i, spi_r)
         if sa is None:
             return None
-        if self.check_peer and sa.peer != peer:
+        if self.check_peer and not same_host(sa.peer, peer):
             raise KeySourceError(f"the IKE SA {sa.label} belongs to {sa.peer}, not to {peer}")
         return sa.credentials()
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two addresses name one host; IPv4-mapped IPv6 equals its IPv4 address."""
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 class Policy(enum.Enum):
@@ -93,18 +109,32 @@ class IkeClientKeys:
     name: str = "ikev2"
     ikev2_derived: bool = True
 
-    async def credentials_for(self, server: str) -> Credentials:
-        """KeyID and IPPM key of the SA with ``server``, per the policy when there is none."""
+    async def credentials_for(self, server: str, derived_offered: bool = True) -> Credentials:
+        """KeyID and IPPM key of the SA with ``server``, per the policy when there is none.
+
+        ``derived_offered`` is whether the server's greeting offers the IKEv2-derived
+        Mode bit (RFC 7717 §5.2); without it only the fallback key can be used.
+        """
+        if not derived_offered:  # a pass-phrase key, if given, unless IKE is required
+            why = "the server does not offer IKEv2-derived keys"
+            return await self._fall_back(server, why, self.policy is not Policy.REQUIRE)
         initiate = self.policy is Policy.INITIATE
-        sa = await self.lookup.for_peer(server, initiate)
+        try:
+            sa = await self.lookup.for_peer(server, initiate)
+        except KeySourceError as exc:
+            if self.policy is not Policy.FALLBACK:
+                raise
+            return await self._fall_back(server, str(exc))
         if sa is not None:
             if initiate:
-                log.info("using IKE SA %s with %s", sa.label, server)
+                log.warning("using IKE SA %s with %s (RFC 7717)", sa.label, server)
             return sa.credentials()
-        if self.policy is Policy.FALLBACK and self.fallback is not None:
-            log.error("no IKE SA with %s: falling back to the pass-phrase key", server)
+        return await self._fall_back(server, f"no IKE SA with {server}")
+
+    async def _fall_back(self, server: str, why: str, allowed: bool = False) -> Credentials:
+        """The pass-phrase key under policy fallback (or if ``allowed``); else KeySourceError."""
+        if (allowed or self.policy is Policy.FALLBACK) and self.fallback is not None:
+            log.error("%s: falling back to the pass-phrase key", why)
             credentials: Credentials = await self.fallback.credentials_for(server)
             return credentials
-        raise KeySourceError(
-            f"no IKE SA with {server} (key source ikev2, policy {self.policy.value})"
-        )
+        raise KeySourceError(f"{why} (key source ikev2, policy {self.policy.value})")

@@ -101,6 +101,6 @@ class IdentityKeys:
     name: str = "passphrase"
     ikev2_derived: bool = False
 
-    async def credentials_for(self, server: str) -> Credentials:
-        """The identity's KeyID and pass-phrase, whatever the server."""
+    async def credentials_for(self, server: str, derived_offered: bool = True) -> Credentials:
+        """The identity's KeyID and pass-phrase, whatever the server offers."""
         return self.file.identity_credentials(self.identity)

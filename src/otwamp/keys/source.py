@@ -51,6 +51,6 @@ class ClientKeySource(Protocol):
         """Whether the secret is prf(SK_d, "IPPM") (RFC 7717 §5.1): sets the Mode bit of D3."""
         ...
 
-    async def credentials_for(self, server: str) -> Credentials:
+    async def credentials_for(self, server: str, derived_offered: bool = True) -> Credentials:
         """Credentials for ``server`` (an IP address); raises KeySourceError if none."""
         ...
