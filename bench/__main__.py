@@ -21,6 +21,18 @@ Benchmarks (names for ``--only``):
   baselines timed in the same run: PBKDF2-HMAC-SHA1 with Count 2048 alone
   and a bare TCP connect and close (target: median <= 10 ms in each secured
   mode, with the greeting's Count 2048).
+* ``owamp_to``, ``owamp_from``: OWAMP's zero-loss rate in one direction
+  (``bench.owamp``): the same search, probe sizes and pass rule, each
+  session an ``otwamp owping --to`` (client sends, server receives) or
+  ``--from`` (server sends, client receives) against ``otwamp server``
+  serving OWAMP only, open mode (target: >= 25,000 pps each way, about what
+  perfSONAR's owping reaches here).
+* ``setup_ikev2``: the control set-up time with the IKEv2-derived key
+  (RFC 7717; the IKE SA set up before the timing) against the pass-phrase,
+  in authenticated, encrypted and mixed mode, interleaved in the same run
+  against one ``otwamp server`` on 127.0.0.2 with an embedded IKE responder
+  (``bench.setup_time``; target: in each mode the ikev2 median is at most
+  the pass-phrase median plus 10 %).
 * ``ike``: IKE SA establishments per second, otwamp's initiator against
   ``otwamp ike`` on 127.0.0.1 with ECDSA P-256 certificates and x25519, and
   charon against charon (own netns and config dirs) in the same run
@@ -29,7 +41,8 @@ Benchmarks (names for ``--only``):
 Every session runs ``otwamp ping`` as a process of its own against one
 ``otwamp server`` process on 127.0.0.1, which offers every mode with a
 temporary pass-phrase file and PBKDF2 Count 2048; the figures come from the
-packets' timestamps, so process start-up counts toward none of them.
+packets' timestamps, so process start-up counts toward none of them. The
+OWAMP sessions (``otwamp owping``) have an ``otwamp server`` of their own.
 
 The baseline and RTT sessions alternate, so that both see the same machine.
 Exit status: 0 when every target that was measured is met, 1 when one is
@@ -49,6 +62,7 @@ from bench.baseline import echo_summary
 from bench.echo import EchoRun, send_paced
 from bench.ike import ike_target, run_ike
 from bench.machine import CpuMeter, load_average, machine_facts
+from bench.owamp import DIRECTIONS, owping_sessions
 from bench.procs import (
     BenchError,
     Secrets,
@@ -58,12 +72,17 @@ from bench.procs import (
     security_arguments,
 )
 from bench.stats import JsonObject
-from bench.twamp import PingRun, log, rtt_summary, run_ping, zero_loss_search
+from bench.twamp import PingRun, log, ping_sessions, rtt_summary, run_ping, zero_loss_search
+from otwamp.wire.registry import TwampMode
 
-NAMES = ("baseline", "rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc", "setup")
-NAMES = (*NAMES, "ike")  # bench.ike
+NAMES: tuple[str, ...] = ("baseline", "rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc")
+NAMES = (*NAMES, "owamp_to", "owamp_from")  # bench.owamp
+NAMES = (*NAMES, "setup", "setup_ikev2", "ike")  # bench.setup_time, bench.ike
+# The benchmarks that talk to the TWAMP server on 127.0.0.1 (setup_ikev2 has its own).
+TWAMP_SERVER = {"rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc", "setup"}
 TARGET_ZERO_LOSS_PPS = 20_000
 TARGET_SECURED_ZERO_LOSS_PPS = 10_000  # authenticated and encrypted modes
+TARGET_OWAMP_ZERO_LOSS_PPS = 25_000  # per direction
 TARGET_RTT_MEDIAN_US = 60.0
 TARGET_SETUP_MS = 10.0  # secured modes, PBKDF2 Count 2048
 RTT_RATE = 500  # pps
@@ -172,8 +191,9 @@ def _run(names: tuple[str, ...], params: Parameters, result: JsonObject) -> None
     interval = 1.0 / RTT_RATE
     with ExitStack() as stack:
         port, secrets = 0, None
-        if set(names) - {"baseline"}:
+        if set(names) & (TWAMP_SERVER | {"setup_ikev2"}):
             secrets = stack.enter_context(bench_secrets())
+        if set(names) & TWAMP_SERVER:
             port = stack.enter_context(otwamp_server(secrets))
         if "setup" in names:
             assert secrets is not None
@@ -183,6 +203,14 @@ def _run(names: tuple[str, ...], params: Parameters, result: JsonObject) -> None
                 raise BenchError(f"setup: cannot import otwamp's client code: {exc}") from None
             log(f"control set-up, {params.setup_rounds} per mode")
             result["control_setup"] = setup_benchmark(port, secrets, params.setup_rounds)
+        if "setup_ikev2" in names:
+            assert secrets is not None
+            try:
+                from bench.setup_time import ikev2_setup_benchmark
+            except ImportError as exc:
+                raise BenchError(f"setup_ikev2: cannot import otwamp's code: {exc}") from None
+            log(f"control set-up, IKEv2-derived key vs pass-phrase, {params.setup_rounds} each")
+            result["control_setup_ikev2"] = ikev2_setup_benchmark(secrets, params.setup_rounds)
         echoes: dict[str, int] = {}
         if "baseline" in names:
             for mode in ("plain", "stamped"):
@@ -214,6 +242,13 @@ def _run(names: tuple[str, ...], params: Parameters, result: JsonObject) -> None
         for name, (mode, key, _target) in ZERO_LOSS.items():
             if name in names and mode != "open":
                 result[key] = _zero_loss(_search(port, params, mode, secrets))
+        owamp = [d for d in DIRECTIONS if f"owamp_{d}" in names]
+        if owamp:
+            owamp_port = stack.enter_context(otwamp_server(protocol="OWAMP"))
+            result["owamp_open"] = {
+                direction: _zero_loss(_owamp_search(owamp_port, params, direction))
+                for direction in owamp
+            }
     rtt = twamp.get(f"rtt_{RTT_RATE}pps")
     if rtt is not None and baseline:
         result["comparison"] = _comparison(
@@ -228,12 +263,21 @@ def _run(names: tuple[str, ...], params: Parameters, result: JsonObject) -> None
 
 def _search(port: int, params: Parameters, mode: str, secrets: Secrets | None) -> JsonObject:
     return zero_loss_search(
-        port,
+        ping_sessions(port, params.search_packets, security_arguments(mode, secrets)),
         params.search_packets,
         params.search_start_pps,
         params.search_cap_pps,
-        arguments=security_arguments(mode, secrets),
         label="" if mode == "open" else f" ({mode})",
+    )
+
+
+def _owamp_search(port: int, params: Parameters, direction: str) -> JsonObject:
+    return zero_loss_search(
+        owping_sessions(port, direction, params.search_packets),
+        params.search_packets,
+        params.search_start_pps,
+        params.search_cap_pps,
+        label=f" (OWAMP {direction})",
     )
 
 
@@ -269,6 +313,39 @@ def _setup_target(summary: JsonObject, count: int) -> JsonObject:
     }
 
 
+def _ikev2_setup_target(setup: JsonObject) -> JsonObject:
+    """Per secured mode: the ikev2 median within the tolerance of the pass-phrase median."""
+    tolerance = setup["tolerance"]
+    measured: JsonObject = {}
+    for mode, part in setup["modes"].items():
+        ikev2, passphrase = part["ikev2"], part["passphrase"]
+        ours, theirs = ikev2["median_ms"], passphrase["median_ms"]
+        limit = None if theirs is None else round(theirs * (1 + tolerance), 3)
+        derived = ikev2["key_sources"] == ["ikev2"] and all(
+            int(word, 16) & TwampMode.IKEV2_DERIVED for word in ikev2["mode_words"]
+        )
+        measured[mode] = part["versus"] | {
+            "limit_ms": limit,
+            "pass": bool(
+                ours is not None
+                and limit is not None
+                and derived
+                and ikev2["error_count"] == 0
+                and passphrase["error_count"] == 0
+                and ours <= limit
+            ),
+        }
+    return {
+        "target": (
+            f"ikev2 median <= passphrase median x {1 + tolerance:g} in each secured mode "
+            "(connect to Start-Ack, same server, same run, IKE SA already set up)"
+        ),
+        "tolerance": tolerance,
+        "measured": measured,
+        "pass": bool(measured) and all(m["pass"] for m in measured.values()),
+    }
+
+
 def _targets(result: JsonObject) -> JsonObject:
     targets: JsonObject = {}
     twamp = result.get("twamp_open", {})
@@ -282,6 +359,13 @@ def _targets(result: JsonObject) -> JsonObject:
         for mode, summary in setup["modes"].items():
             if mode != "open":  # the secured modes
                 targets[f"setup_ms_{mode}"] = _setup_target(summary, setup["pbkdf2_count"])
+    for direction, figures in result.get("owamp_open", {}).items():
+        targets[f"owamp_zero_loss_pps_{direction}"] = _zero_loss_target(
+            figures, TARGET_OWAMP_ZERO_LOSS_PPS
+        )
+    ikev2 = result.get("control_setup_ikev2")
+    if ikev2 is not None:
+        targets["setup_ms_ikev2_vs_passphrase"] = _ikev2_setup_target(ikev2)
     rtt = twamp.get(f"rtt_{RTT_RATE}pps")
     if rtt is not None:
         measured = rtt["median_us"]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import IO
 
 from bench.machine import ROOT
 
-_LISTENING = re.compile(r"listening for TWAMP-Control on (\S+):(\d+)")
+_LISTENING = re.compile(r"listening for (TWAMP|OWAMP)-Control on (\S+):(\d+)")
 START_TIMEOUT = 15.0  # seconds for a subprocess to report its port
 ALL_MODES = "open,authenticated,encrypted,mixed"
 IDENTITY = "bench"  # the KeyID of the benchmark's pass-phrase
@@ -82,16 +82,30 @@ def security_arguments(mode: str, secrets: Secrets | None) -> list[str]:
 
 
 @contextmanager
-def otwamp_server(secrets: Secrets | None = None) -> Iterator[int]:
-    """``otwamp server`` on 127.0.0.1 and a free port; yields the TWAMP-Control port.
+def otwamp_server(
+    secrets: Secrets | None = None,
+    *,
+    protocol: str = "TWAMP",
+    host: str = "127.0.0.1",
+    modes: str = ALL_MODES,
+    extra: Sequence[str] = (),
+) -> Iterator[int]:
+    """``otwamp server`` on ``host`` and a free port; yields the ``protocol``-Control port.
 
-    With ``secrets`` it offers every mode (open, authenticated, encrypted,
-    mixed) with their key file and PBKDF2 Count; without, open mode only.
+    TWAMP (the default) or OWAMP: the other one is not served. With
+    ``secrets`` it offers ``modes`` (by default every one: open,
+    authenticated, encrypted, mixed) with their key file and PBKDF2 Count;
+    without, open mode only. ``extra`` goes to the command line as it is.
     """
-    command = [*otwamp_command(), "server", "--listen", "127.0.0.1:0"]
+    command = [*otwamp_command(), "server"]
+    if protocol == "TWAMP":
+        command += ["--listen", f"{host}:0", "--owamp-listen", "off"]
+    else:
+        command += ["--listen", "off", "--owamp-listen", f"{host}:0"]
     if secrets is not None:
-        command += ["--modes", ALL_MODES, "--keyfile", str(secrets.keyfile)]
+        command += ["--modes", modes, "--keyfile", str(secrets.keyfile)]
         command += ["--config", str(secrets.config)]
+    command += extra
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command,
@@ -101,18 +115,19 @@ def otwamp_server(secrets: Secrets | None = None) -> Iterator[int]:
             cwd=ROOT,
         )
         try:
-            yield _await_listening(process, log)
+            yield _await_listening(process, log, protocol)
         finally:
             _stop(process)
 
 
-def _await_listening(process: "subprocess.Popen[bytes]", log: IO[bytes]) -> int:
+def _await_listening(process: "subprocess.Popen[bytes]", log: IO[bytes], protocol: str) -> int:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         log.seek(0)
         text = log.read().decode(errors="replace")
-        if match := _LISTENING.search(text):
-            return int(match.group(2))
+        for match in _LISTENING.finditer(text):
+            if match.group(1) == protocol:
+                return int(match.group(3))
         if process.poll() is not None:
             raise BenchError(f"otwamp server exited ({process.returncode}): {text.strip()}")
         time.sleep(0.02)

@@ -7,6 +7,9 @@ control exchange and the JSON output never count toward a time or a loss.
 RTT is (T4 - T1) - (T3 - T2) (RFC 5357 §4.2.1), exactly as ``--json`` reports
 it; duplicates are the records the CLI marks so. Open mode by default; extra
 arguments such as ``-A encrypted -u ID -k FILE`` select a secured mode.
+
+The zero-loss rate search takes its sessions as a function of the rate, so
+OWAMP (``bench.owamp``) runs the same search with the same pass rule.
 """
 
 import json
@@ -29,8 +32,14 @@ def log(message: str) -> None:
 
 
 @dataclass(slots=True)
-class PingRun:
-    """One ``otwamp ping`` session, from its raw per-packet records."""
+class SenderRun:
+    """One measurement session of a separate client process, seen from its sender.
+
+    What the zero-loss search needs of any protocol: how many packets were
+    asked for, sent, received, lost and duplicated, and when each one was
+    sent. ``PingRun`` (TWAMP) and ``bench.owamp.OwpingRun`` (OWAMP) add their
+    own figures through ``figures``.
+    """
 
     count: int
     interval: float
@@ -38,11 +47,7 @@ class PingRun:
     received: int = 0
     lost: int = 0
     duplicates: int = 0
-    t1_ns: list[int] = field(default_factory=list)  # in sender sequence order
-    rtt_ns: list[int] = field(default_factory=list)
-    wall_ns: list[int] = field(default_factory=list)  # T4 - T1
-    processing_ns: list[int] = field(default_factory=list)  # T3 - T2
-    t3_ns: list[int] = field(default_factory=list)  # when the reflector sent each reply
+    t1_ns: list[int] = field(default_factory=list)  # send times, in sender sequence order
     exit_status: int = 0
     error: str | None = None
     process_s: float = 0.0  # the whole client process, start-up included
@@ -57,12 +62,6 @@ class PingRun:
         """The send rate the sender really kept: packets after the first over the span."""
         span = self.session_s
         return (len(self.t1_ns) - 1) / span if span > 0 else None
-
-    @property
-    def reflected_pps(self) -> float | None:
-        """The rate the reflector sent replies at: below the send rate, it fell behind."""
-        span = (max(self.t3_ns) - min(self.t3_ns)) / 1e9 if len(self.t3_ns) > 1 else 0.0
-        return (len(self.t3_ns) - 1) / span if span > 0 else None
 
     @property
     def max_send_lag_us(self) -> float | None:
@@ -81,6 +80,42 @@ class PingRun:
             and self.lost == 0
             and self.duplicates == 0
         )
+
+    def figures(self) -> JsonObject:
+        """The protocol's own figures for a zero-loss probe (none here)."""
+        return {}
+
+
+@dataclass(slots=True)
+class PingRun(SenderRun):
+    """One ``otwamp ping`` session, from its raw per-packet records (T1 in ``t1_ns``)."""
+
+    rtt_ns: list[int] = field(default_factory=list)
+    wall_ns: list[int] = field(default_factory=list)  # T4 - T1
+    processing_ns: list[int] = field(default_factory=list)  # T3 - T2
+    t3_ns: list[int] = field(default_factory=list)  # when the reflector sent each reply
+
+    @property
+    def reflected_pps(self) -> float | None:
+        """The rate the reflector sent replies at: below the send rate, it fell behind."""
+        span = (max(self.t3_ns) - min(self.t3_ns)) / 1e9 if len(self.t3_ns) > 1 else 0.0
+        return (len(self.t3_ns) - 1) / span if span > 0 else None
+
+    def figures(self) -> JsonObject:
+        """The reflector's rate, RTT and processing time of a zero-loss probe."""
+        reflected = self.reflected_pps
+        rtt = distribution_us(self.rtt_ns)
+        processing = distribution_us(self.processing_ns)
+        return {
+            "reflected_pps": None if reflected is None else round(reflected),
+            "rtt_median_us": None if rtt is None else rtt["median_us"],
+            "processing_median_us": None if processing is None else processing["median_us"],
+            "processing_p99_us": None if processing is None else processing["p99_us"],
+        }
+
+
+# One session at the rate given (pps), run for the zero-loss search.
+Session = Callable[[int], SenderRun]
 
 
 def run_ping(port: int, count: int, interval: float, arguments: Sequence[str] = ()) -> PingRun:
@@ -144,11 +179,8 @@ def _add_record(run: PingRun, record: JsonObject) -> None:
 # --- zero-loss rate ------------------------------------------------------------
 
 
-def _probe_json(rate: int, run: PingRun) -> JsonObject:
+def _probe_json(rate: int, run: SenderRun) -> JsonObject:
     achieved = run.achieved_pps
-    rtt = distribution_us(run.rtt_ns)
-    processing = distribution_us(run.processing_ns)
-    reflected = run.reflected_pps
     sender_limited = achieved is None or achieved < SENDER_LIMITED * rate
     return {
         "rate_pps": rate,
@@ -156,31 +188,35 @@ def _probe_json(rate: int, run: PingRun) -> JsonObject:
         "zero_loss": run.clean,
         "achieved_pps": None if achieved is None else round(achieved),
         "sender_limited": sender_limited,
-        "reflected_pps": None if reflected is None else round(reflected),
         "max_send_lag_us": run.max_send_lag_us,
         "sent": run.sent,
         "received": run.received,
         "lost": run.lost,
         "duplicates": run.duplicates,
-        "rtt_median_us": None if rtt is None else rtt["median_us"],
-        "processing_median_us": None if processing is None else processing["median_us"],
-        "processing_p99_us": None if processing is None else processing["p99_us"],
+        **run.figures(),
         "session_s": round(run.session_s, 3),
         "error": run.error,
     }
 
 
+def ping_sessions(port: int, count: int, arguments: Sequence[str] = ()) -> Session:
+    """``count``-packet ``otwamp ping`` sessions with ``arguments``, for ``zero_loss_search``."""
+    return lambda rate: run_ping(port, count, 1.0 / rate, arguments)
+
+
 def zero_loss_search(
-    port: int,
+    session: Session,
     count: int,
     start: int,
     cap: int,
     resolution: float = 0.05,
-    arguments: Sequence[str] = (),
     label: str = "",
 ) -> JsonObject:
     """The highest rate (pps) at which a ``count``-packet session loses nothing.
 
+    ``session(rate)`` runs one ``count``-packet session at ``rate`` pps (a
+    client process of its own: ``ping_sessions`` for TWAMP, ``bench.owamp``
+    for OWAMP) and returns its sender's view.
     Double from ``start`` up to ``cap``, then bisect between the highest rate
     that passed and the lowest that failed down to ``resolution`` of the
     former (at least 100 pps), and confirm the result with one more session.
@@ -193,14 +229,14 @@ def zero_loss_search(
     a sender that falls behind (achieved below 95 % of the rate) sends a
     gentler session than the one asked for, which proves nothing about the
     rate asked. ``highest_zero_loss_asked_pps`` is the highest rate asked
-    whose session lost nothing however fast it was really sent. ``arguments``
-    go to every ``otwamp ping`` (a mode and its key); ``label`` to the log.
+    whose session lost nothing however fast it was really sent. ``label``
+    goes to the log.
     """
     probes: list[JsonObject] = []
     passed: set[int] = set()
 
     def test(rate: int) -> bool:
-        run = run_ping(port, count, 1.0 / rate, arguments)
+        run = session(rate)
         probe = _probe_json(rate, run)
         probes.append(probe)
         log(
