@@ -12,15 +12,11 @@ kept at least 95 % of the rate asked, from the send timestamps of the first
 and the last packet.
 """
 
-import json
-import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bench.procs import otwamp_command
 from bench.stats import JsonObject, distribution_us
-from bench.twamp import SenderRun, Session
+from bench.twamp import SenderRun, Session, run_client
 
 OWPING_WAIT = 0.5  # seconds, --wait: how long the receiver waits for stragglers
 DIRECTIONS = ("to", "from")
@@ -68,41 +64,7 @@ def run_owping(
 ) -> OwpingRun:
     """Run ``otwamp owping 127.0.0.1:PORT --DIRECTION -c COUNT -i INTERVAL --raw --json``."""
     run = OwpingRun(count, interval, direction=direction)
-    command = [
-        *otwamp_command(),
-        "owping",
-        f"127.0.0.1:{port}",
-        f"--{direction}",
-        *arguments,
-        "-c",
-        str(count),
-        "-i",
-        repr(interval),
-        "--wait",
-        repr(OWPING_WAIT),
-        "--raw",
-        "--json",
-    ]
-    began = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=count * interval + OWPING_WAIT + 60,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        run.error = "otwamp owping did not finish in time"
-        return run
-    run.process_s = round(time.perf_counter() - began, 3)
-    run.exit_status = done.returncode
-    if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()
-        run.error = reason[-1] if reason else f"otwamp owping exited {done.returncode}"
-    for line in done.stdout.splitlines():
-        _add_record(run, json.loads(line))
-    return run
+    return run_client(run, "owping", port, [f"--{direction}", *arguments], OWPING_WAIT, _add_record)
 
 
 def _add_record(run: OwpingRun, record: JsonObject) -> None:

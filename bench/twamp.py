@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bench.procs import otwamp_command
 from bench.stats import JsonObject, distribution_us, median
@@ -116,22 +117,37 @@ class PingRun(SenderRun):
 
 # One session at the rate given (pps), run for the zero-loss search.
 Session = Callable[[int], SenderRun]
+R = TypeVar("R", bound=SenderRun)
 
 
 def run_ping(port: int, count: int, interval: float, arguments: Sequence[str] = ()) -> PingRun:
     """Run ``otwamp ping 127.0.0.1:PORT [ARGUMENTS] -c COUNT -i INTERVAL --raw --json``."""
-    run = PingRun(count, interval)
+    return run_client(PingRun(count, interval), "ping", port, arguments, REPLY_WAIT, _add_record)
+
+
+def run_client(
+    run: R,
+    program: str,
+    port: int,
+    arguments: Sequence[str],
+    wait: float,
+    add_record: Callable[[R, JsonObject], None],
+) -> R:
+    """Run ``otwamp PROGRAM 127.0.0.1:PORT [ARGUMENTS] -c COUNT -i INTERVAL --raw --json``.
+
+    COUNT and INTERVAL are ``run``'s; ``add_record`` adds each raw record to ``run``.
+    """
     command = [
         *otwamp_command(),
-        "ping",
+        program,
         f"127.0.0.1:{port}",
         *arguments,
         "-c",
-        str(count),
+        str(run.count),
         "-i",
-        repr(interval),
+        repr(run.interval),
         "--wait",
-        repr(REPLY_WAIT),
+        repr(wait),
         "--raw",
         "--json",
     ]
@@ -141,19 +157,19 @@ def run_ping(port: int, count: int, interval: float, arguments: Sequence[str] = 
             command,
             capture_output=True,
             text=True,
-            timeout=count * interval + REPLY_WAIT + 60,
+            timeout=run.count * run.interval + wait + 60,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        run.error = "otwamp ping did not finish in time"
+        run.error = f"otwamp {program} did not finish in time"
         return run
     run.process_s = round(time.perf_counter() - began, 3)
     run.exit_status = done.returncode
     if done.returncode != 0:
         reason = done.stderr.strip().splitlines()
-        run.error = reason[-1] if reason else f"otwamp ping exited {done.returncode}"
+        run.error = reason[-1] if reason else f"otwamp {program} exited {done.returncode}"
     for line in done.stdout.splitlines():
-        _add_record(run, json.loads(line))
+        add_record(run, json.loads(line))
     return run
 
 

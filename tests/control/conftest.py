@@ -20,15 +20,8 @@ from otwamp.security.control import (
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse, encode_key_id
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, StartAck, StopSessions
-from tests.wire.conftest import (
-    CLIENT_TO_SERVER,
-    SERVER_TO_CLIENT,
-    address,
-    load_vector,
-    message_fields,
-    stream,
-    ts,
-)
+from tests.vectors import CLIENT_TO_SERVER, SERVER_TO_CLIENT, load_vector, ts
+from tests.wire.conftest import address, message_fields, stream
 
 __all__ = ["CLIENT_TO_SERVER", "SERVER_TO_CLIENT", "Recorded", "drain", "split"]
 

@@ -18,16 +18,14 @@ from typing import Any
 
 import pytest
 
-from otwamp.control.events import GreetingReceived, ServerStarted, SessionAccepted, StartAcked
+from otwamp.control.events import SessionAccepted
 from otwamp.control.owamp_client import OwampClientConnection
 from otwamp.control.owamp_events import Fetched, SessionsStopped
-from otwamp.control.security import client_setup
 from otwamp.drivers.clock import now_ntp
 from otwamp.drivers.control_server import Connection, Endpoint, ServerSettings
 from otwamp.drivers.owamp_server import OwampServer
 from otwamp.keys.passphrase import PassphraseFile
 from otwamp.keys.source import Credentials
-from otwamp.security.sessionkeys import SessionKeys
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import session_protection
 from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
@@ -36,6 +34,7 @@ from otwamp.wire.owamp_stop import SessionDescription, StopSessions
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import encode_key_id
 from otwamp.wire.timestamp import duration_to_ntp
+from tests.drivers.harness import ControlClient, free_udp_port, run_scenario
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 ELSEWHERE = ipaddress.ip_address("192.0.2.1")  # TEST-NET-1: no host here owns it
@@ -45,21 +44,11 @@ PADDING = 64
 ALL_MODES = TwampMode(0x07)
 
 
-class Client:
+class Client(ControlClient):
     """An OWAMP-Control client over a real TCP connection, one step at a time."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.machine = OwampClientConnection()
-        self.keys: SessionKeys | None = None
-        self.mode = TwampMode.UNAUTHENTICATED
-
-    async def event(self) -> Any:
-        while (event := self.machine.next_event()).__class__.__name__ == "NeedData":
-            data = await asyncio.wait_for(self.reader.read(65536), 5)
-            assert data, "the server closed the connection"
-            self.machine.receive_data(data)
-        return event
+        super().__init__(reader, writer, OwampClientConnection())
 
     async def closed_by_server(self, within: float = 5.0) -> bool:
         """Whether the server closes the connection within ``within`` seconds."""
@@ -68,18 +57,6 @@ class Client:
         except (TimeoutError, ConnectionError):
             return False
         return data == b""
-
-    async def set_up(
-        self, mode: TwampMode = TwampMode.UNAUTHENTICATED, credentials: Credentials | None = None
-    ) -> int:
-        greeting = await self.event()
-        assert isinstance(greeting, GreetingReceived)
-        response, channels = client_setup(greeting.greeting, mode, credentials, os.urandom)
-        self.writer.write(self.machine.setup(response, channels.tx, channels.receiver))
-        started = await self.event()
-        assert isinstance(started, ServerStarted)
-        self.keys, self.mode = channels.keys, mode
-        return started.start.accept
 
     def request_session(self, **changes: Any) -> RequestSession:
         """A "to" session (the server receives) from port 9 unless ``changes`` say otherwise."""
@@ -103,12 +80,6 @@ class Client:
         accepted = await self.event()
         assert isinstance(accepted, SessionAccepted)
         return accepted.accept.accept, accepted.accept.port, accepted.accept.sid
-
-    async def start(self) -> int:
-        self.writer.write(self.machine.start_sessions())
-        ack = await self.event()
-        assert isinstance(ack, StartAcked)
-        return ack.ack.accept
 
     async def stop(self, *descriptions: SessionDescription) -> StopSessions:
         """Our Stop-Sessions; returns the server's (RFC 4656 §3.8)."""
@@ -143,31 +114,17 @@ Scenario = Callable[[Client, SpyServer], Awaitable[None]]
 def run(scenario: Scenario, **settings: Any) -> None:
     """Run ``scenario`` against a fresh OWAMP server on 127.0.0.1 with ``settings``."""
 
-    async def main() -> None:
-        server = SpyServer(ServerSettings(owamp_listen=(("127.0.0.1", 0),), **settings))
-        (host, port), *_ = await server.start()
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            await scenario(Client(reader, writer), server)
-        finally:
-            writer.close()
-            await server.close()
-            await asyncio.sleep(0.05)  # let the server log the connection's end
-
-    asyncio.run(main())
+    run_scenario(
+        lambda: SpyServer(ServerSettings(owamp_listen=(("127.0.0.1", 0),), **settings)),
+        Client,
+        scenario,
+    )
 
 
 async def connect(server: SpyServer) -> Client:
     """Another control connection to ``server``."""
     host, port = server._servers[0].sockets[0].getsockname()[:2]
     return Client(*await asyncio.open_connection(host, port))
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def bindable(port: int) -> bool:

@@ -8,7 +8,6 @@ dropped and counted (RFC 5357 §4.2); no failure disturbs other sessions.
 import asyncio
 import ipaddress
 import logging
-import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -16,50 +15,29 @@ from typing import Any
 
 import pytest
 
-from otwamp.control.events import GreetingReceived, ServerStarted, SessionAccepted, StartAcked
-from otwamp.control.security import client_setup
+from otwamp.control.events import SessionAccepted
 from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.drivers.twamp_server import ServerSettings, TwampServer
 from otwamp.keys.passphrase import PassphraseFile
 from otwamp.keys.source import Credentials
 from otwamp.results.records import TwampSessionRecord
-from otwamp.security.sessionkeys import SessionKeys
 from otwamp.session.protection import session_protection
 from otwamp.session.sender import SessionSender
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import encode_key_id
 from otwamp.wire.twamp_control import RequestTwSession
+from tests.drivers.harness import ControlClient, free_udp_port, run_scenario
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 
 
-class Client:
+class Client(ControlClient):
     """A TWAMP-Control client over a real TCP connection, one step at a time."""
 
+    read_size = 4096
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.machine = TwampClientConnection()
-        self.keys: SessionKeys | None = None
-        self.mode = TwampMode.UNAUTHENTICATED
-
-    async def event(self) -> Any:
-        while (event := self.machine.next_event()).__class__.__name__ == "NeedData":
-            data = await asyncio.wait_for(self.reader.read(4096), 5)
-            assert data, "the server closed the connection"
-            self.machine.receive_data(data)
-        return event
-
-    async def set_up(
-        self, mode: TwampMode = TwampMode.UNAUTHENTICATED, credentials: Credentials | None = None
-    ) -> int:
-        greeting = await self.event()
-        assert isinstance(greeting, GreetingReceived)
-        response, channels = client_setup(greeting.greeting, mode, credentials, os.urandom)
-        self.writer.write(self.machine.setup(response, channels.tx, channels.receiver))
-        started = await self.event()
-        assert isinstance(started, ServerStarted)
-        self.keys, self.mode = channels.keys, mode
-        return started.start.accept
+        super().__init__(reader, writer, TwampClientConnection())
 
     async def request(self, **changes: Any) -> tuple[int, int, bytes]:
         request = RequestTwSession(LOCAL, LOCAL, changes.pop("sender_port", 9), 0)
@@ -68,12 +46,6 @@ class Client:
         assert isinstance(accepted, SessionAccepted)
         return accepted.accept.accept, accepted.accept.port, accepted.accept.sid
 
-    async def start(self) -> int:
-        self.writer.write(self.machine.start_sessions())
-        ack = await self.event()
-        assert isinstance(ack, StartAcked)
-        return ack.ack.accept
-
 
 Scenario = Callable[[Client, TwampServer], Awaitable[None]]
 
@@ -81,18 +53,11 @@ Scenario = Callable[[Client, TwampServer], Awaitable[None]]
 def run(scenario: Scenario, **settings: Any) -> None:
     """Run ``scenario`` against a fresh server on 127.0.0.1 with ``settings``."""
 
-    async def main() -> None:
-        server = TwampServer(ServerSettings(listen=(("127.0.0.1", 0),), **settings))
-        (host, port), *_ = await server.start()
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            await scenario(Client(reader, writer), server)
-        finally:
-            writer.close()
-            await server.close()
-            await asyncio.sleep(0.05)  # let the server log the connection's end
-
-    asyncio.run(main())
+    run_scenario(
+        lambda: TwampServer(ServerSettings(listen=(("127.0.0.1", 0),), **settings)),
+        Client,
+        scenario,
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,9 +98,7 @@ def test_ipv6_session_on_ipv4_connection() -> None:
 
 
 def test_no_free_test_port_is_a_temporary_limitation() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_udp_port()
 
     async def scenario(client: Client, server: TwampServer) -> None:
         await client.set_up()

@@ -34,13 +34,10 @@ Fixtures
 """
 
 import contextlib
-import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,40 +46,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import bindable, endpoint, otwamp_command, run_cli, stop_process
+
 LISTENING = "listening for TWAMP-Control on"
 OWAMP_LISTENING = "listening for OWAMP-Control on"
 TEST_PORT_COUNT = 10
 STARTUP_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
-
-
-def otwamp_command() -> list[str]:
-    """The ``otwamp`` console script of the interpreter running the tests."""
-    script = Path(sys.executable).with_name("otwamp")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("otwamp")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from otwamp.cli.main import main; main()"]
-
-
-def endpoint(host: str, port: int) -> str:
-    """``HOST:PORT`` as the CLI takes it (IPv6 in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _bindable(host: str, port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(_family(host), kind) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _unprivileged_span() -> tuple[int, int]:
@@ -101,22 +70,11 @@ def free_ports(host: str, count: int = TEST_PORT_COUNT) -> tuple[int, tuple[int,
         control = random.randint(first, last)
         low = random.randint(first, last - count + 1)
         high = low + count - 1
-        if low <= control <= high or not _bindable(host, control, socket.SOCK_STREAM):
+        if low <= control <= high or not bindable(host, control, socket.SOCK_STREAM):
             continue
-        if all(_bindable(host, port, socket.SOCK_DGRAM) for port in range(low, high + 1)):
+        if all(bindable(host, port, socket.SOCK_DGRAM) for port in range(low, high + 1)):
             return control, (low, high)
     raise RuntimeError(f"no free ports on {host}")
-
-
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Send ``sig``, wait a while, then SIGKILL; always reaps the process."""
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def wait_for_text(
@@ -302,28 +260,12 @@ def capturing(path: Path, bpf_filter: str, interface: str = "lo") -> Iterator[Pa
 
 def _run_ping(args: Sequence[str], timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run ``otwamp ping *args`` as a separate process; never raises on a non-zero exit."""
-    return subprocess.run(
-        [*otwamp_command(), "ping", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return run_cli("ping", *args, timeout=timeout)
 
 
 def _run_owping(args: Sequence[str], timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run ``otwamp owping *args`` as a separate process; never raises on a non-zero exit."""
-    return subprocess.run(
-        [*otwamp_command(), "owping", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return run_cli("owping", *args, timeout=timeout)
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,11 +33,11 @@ from otwamp.ike.service import IkeService
 from otwamp.keys.source import Credentials
 from otwamp.wire.registry import TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart
+from tests.e2e.processes import bindable, endpoint, family, otwamp_command, stop_process
 from tests.ike.certs import Authority
 
 SERVER_ID, CLIENT_ID = "server.ippm.test", "client.ippm.test"
 TIMEOUT = 15.0
-STOP_TIMEOUT = 5.0
 TEST_PORT_COUNT = 20
 IDENTITY, PASSPHRASE = "alice", b"a legacy pass-phrase"
 
@@ -47,38 +45,9 @@ IDENTITY, PASSPHRASE = "alice", b"a legacy pass-phrase"
 # --- ports, processes ---------------------------------------------------------------------
 
 
-def otwamp_command() -> list[str]:
-    """The ``otwamp`` console script of the interpreter running the tests."""
-    script = Path(sys.executable).with_name("otwamp")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("otwamp")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from otwamp.cli.main import main; main()"]
-
-
 def ike_command() -> list[str]:
     """``otwamp ike``."""
     return [*otwamp_command(), "ike"]
-
-
-def endpoint(host: str, port: int) -> str:
-    """``HOST:PORT`` as the CLI takes it (IPv6 in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _bindable(host: str, port: int, kind: socket.SocketKind) -> bool:
-    with socket.socket(_family(host), kind) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 _TAKEN: set[int] = set()  # ports handed out by this process (never twice)
@@ -88,7 +57,7 @@ def free_port(host: str, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
     """A port below the ephemeral range that ``host`` can bind now (TCP or UDP)."""
     for _ in range(500):
         port = random.randint(20000, 32000)
-        if port not in _TAKEN and _bindable(host, port, kind):
+        if port not in _TAKEN and bindable(host, port, kind):
             _TAKEN.add(port)
             return port
     raise RuntimeError(f"no free port on {host}")
@@ -99,22 +68,10 @@ def free_span(host: str, count: int = TEST_PORT_COUNT) -> tuple[int, int]:
     for _ in range(200):
         low = random.randint(20000, 32000 - count)
         ports = range(low, low + count)
-        if _TAKEN.isdisjoint(ports) and all(_bindable(host, p, socket.SOCK_DGRAM) for p in ports):
+        if _TAKEN.isdisjoint(ports) and all(bindable(host, p, socket.SOCK_DGRAM) for p in ports):
             _TAKEN.update(ports)
             return low, low + count - 1
     raise RuntimeError(f"no free port range on {host}")
-
-
-def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
-    """Send ``sig``, wait a while, then SIGKILL; always reaps the process."""
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -154,19 +111,6 @@ class Logged:
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the process (SIGKILL if it lingers) and return its exit status."""
         return stop_process(self.process, sig)
-
-
-def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """``otwamp *args`` as a separate process; never raises on a non-zero exit."""
-    return subprocess.run(
-        [*otwamp_command(), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 @contextlib.contextmanager
@@ -273,6 +217,34 @@ def write_ike_config(
         lines.append(f"initiate = {str(peer.initiate).lower()}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_ike_pair(
+    directory: Path, pki: Pki, server_host: str, client_host: str, responder: str | None = None
+) -> tuple[Path, Path, int]:
+    """``resp.toml`` and ``init.toml`` in ``directory``: the server's responder on ``responder``
+    (default: ``server_host``) and a client on ``client_host`` that knows it, each on a free UDP
+    port. Returns both paths and the responder's port."""
+    responder = responder or server_host
+    resp_port = free_port(responder, socket.SOCK_DGRAM)
+    init_port = free_port(client_host, socket.SOCK_DGRAM)
+    resp = write_ike_config(
+        directory / "resp.toml",
+        address=responder,
+        port=resp_port,
+        local_id=SERVER_ID,
+        pki=pki,
+        peers=[IkePeer(CLIENT_ID, client_host, init_port)],
+    )
+    init = write_ike_config(
+        directory / "init.toml",
+        address=client_host,
+        port=init_port,
+        local_id=CLIENT_ID,
+        pki=pki,
+        peers=[IkePeer(SERVER_ID, server_host, resp_port)],
+    )
+    return resp, init, resp_port
 
 
 def write_keyfile(path: Path) -> Path:
@@ -436,7 +408,7 @@ def raw_set_up(
 
     ``source`` binds the client's end to that address first.
     """
-    with socket.socket(_family(server[0]), socket.SOCK_STREAM) as sock:
+    with socket.socket(family(server[0]), socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT)
         if source is not None:
             sock.bind((source, 0))

@@ -12,28 +12,28 @@ Timestamp and Error Estimate, under the ``twamp.test.*`` field names inside
 the ``owamp.test`` layer; the padding is not shown as a field.
 """
 
-import calendar
 import json
-import os
-import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = [
-    pytest.mark.tshark,
-    pytest.mark.skipif(
-        shutil.which("tshark") is None or shutil.which("tcpdump") is None,
-        reason="needs tshark and tcpdump (scripts/install-debian-deps.sh installs them)",
-    ),
-]
+from tests.e2e.tshark_support import (
+    TSHARK_MARKS,
+    Layers,
+    check_no_expert_warnings,
+    error_estimate,
+    frame_ns,
+    ip_layer,
+    time_ns,
+)
+from tests.e2e.tshark_support import run_tshark as tshark
+
+pytestmark = TSHARK_MARKS
 
 COUNT = 5
 PADDING = 20
@@ -41,11 +41,6 @@ DSCP_EF = 46
 OPEN_SENDER_OCTETS = 14 + PADDING  # RFC 4656 §4.1.2, unauthenticated mode
 TIMESTAMP_SLACK_NS = 5  # NTP fraction <-> nanoseconds rounding, ours and tshark's
 CAPTURE_SLACK_NS = 50_000_000  # kernel receive stamp vs tcpdump's stamp of the same packet
-
-_TIME = re.compile(r"(\w{3}) +(\d{1,2}), (\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{9}) UTC")
-_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
-
-Layers = dict[str, Any]
 
 
 @dataclass
@@ -78,36 +73,7 @@ def run_tshark(
 ) -> subprocess.CompletedProcess[str]:
     """tshark on ``pcap`` with the server's test ports declared as OWAMP-Test."""
     low, high = test_ports
-    result = subprocess.run(
-        ["tshark", "-n", "-r", str(pcap), "-d", f"udp.port=={low}-{high},owamp.test", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
-    )
-    assert result.returncode == 0, f"tshark {' '.join(args)} failed:\n{result.stderr}"
-    return result
-
-
-def time_ns(text: str) -> int:
-    """A tshark absolute time (printed with TZ=UTC) as nanoseconds since 1970."""
-    match = _TIME.fullmatch(text)
-    assert match, f"not a tshark UTC time: {text!r}"
-    month, day, year, hour, minute, second, fraction = match.groups()
-    seconds = calendar.timegm(
-        (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), 0, 0, 0)
-    )
-    return seconds * 1_000_000_000 + int(fraction)
-
-
-def frame_ns(layers: Layers) -> int:
-    return int(Decimal(layers["frame"]["frame.time_epoch"]) * 1_000_000_000)
-
-
-def ip_layer(layers: Layers) -> dict[str, Any]:
-    return layers["ipv6"] if "ipv6" in layers else layers["ip"]
+    return tshark(pcap, f"udp.port=={low}-{high},owamp.test", *args)
 
 
 def dscp(layers: Layers) -> int:
@@ -115,14 +81,6 @@ def dscp(layers: Layers) -> int:
     if "ipv6" in layers:
         return int(ip["ipv6.tclass_tree"]["ipv6.tclass.dscp"])
     return int(ip["ip.dsfield_tree"]["ip.dsfield.dscp"])
-
-
-def error_estimate(test: dict[str, Any]) -> dict[str, int]:
-    tree = test["twamp.test.error_estimate_tree"]
-    return {
-        part: int(tree[f"twamp.test.error_estimate.{part}"])
-        for part in ("s", "z", "scale", "multiplier")
-    }
 
 
 def estimate_seconds(estimate: dict[str, int]) -> float:
@@ -167,29 +125,7 @@ def capture(
 
 
 def test_no_malformed_packets_or_expert_warnings(capture: Capture) -> None:
-    flagged = capture.tshark(
-        "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-        "-e",
-        "_ws.col.Protocol",
-        "-e",
-        "_ws.expert.message",
-    )
-    assert flagged.stdout.strip() == "", f"tshark flags:\n{flagged.stdout}"
-    # The same filter machinery does see expert items: the TCP handshake's chats.
-    chats = capture.tshark(
-        "-Y", "_ws.expert.severity >= chat", "-T", "fields", "-e", "frame.number"
-    )
-    assert chats.stdout.split(), "tshark reported no expert items at all"
-
-    expert = capture.tshark("-q", "-z", "expert")
-    sections = dict(re.findall(r"^(\w+) \((\d+)\)\s*$", expert.stdout, re.MULTILINE))
-    assert "Chats" in sections, expert.stdout
-    assert not {"Errors", "Warns", "Warnings"} & sections.keys(), expert.stdout
+    check_no_expert_warnings(capture.tshark)
 
     udp = [layers for layers in capture.frames if "udp" in layers]
     assert len(udp) == 2 * COUNT

@@ -54,13 +54,14 @@ from tests.e2e.ike_support import (
     otwamp_command,
     raw_set_up,
     report,
-    run_cli,
     running_server,
     threaded_ike,
     wait_until,
     write_ike_config,
+    write_ike_pair,
     write_keyfile,
 )
+from tests.e2e.processes import run_cli
 
 UDP = socket.SOCK_DGRAM
 FAMILIES = {"ipv4": ("127.0.0.2", "127.0.0.1"), "ipv6": ("::1", "::1")}
@@ -107,23 +108,7 @@ def ike_setup(
     server_host, client_host = FAMILIES[family]
     ike_address = ike_address or server_host
     directory.mkdir(parents=True, exist_ok=True)
-    resp_port, init_port = free_port(ike_address, UDP), free_port(client_host, UDP)
-    resp = write_ike_config(
-        directory / "resp.toml",
-        address=ike_address,
-        port=resp_port,
-        local_id=SERVER_ID,
-        pki=pki,
-        peers=[IkePeer(CLIENT_ID, client_host, init_port)],
-    )
-    init = write_ike_config(
-        directory / "init.toml",
-        address=client_host,
-        port=init_port,
-        local_id=CLIENT_ID,
-        pki=pki,
-        peers=[IkePeer(SERVER_ID, server_host, resp_port)],
-    )
+    resp, init, resp_port = write_ike_pair(directory, pki, server_host, client_host, ike_address)
     keyfile = write_keyfile(directory / "keys.pfs")
     with running_server(
         server_host,

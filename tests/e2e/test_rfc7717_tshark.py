@@ -24,9 +24,7 @@ What tshark 4.0 shows, which the assertions follow:
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,30 +38,19 @@ from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.keys.source import Credentials
 from otwamp.wire.registry import TwampMode
 from tests.e2e.ike_support import (
-    CLIENT_ID,
-    SERVER_ID,
-    IkePeer,
     Logged,
-    free_port,
     make_pki,
     raw_set_up,
     report,
-    run_cli,
     running_server,
-    write_ike_config,
+    write_ike_pair,
 )
+from tests.e2e.processes import run_cli
+from tests.e2e.tshark_support import TSHARK_MARKS, Layers
 
-pytestmark = [
-    pytest.mark.tshark,
-    pytest.mark.skipif(
-        shutil.which("tshark") is None or shutil.which("tcpdump") is None,
-        reason="needs tshark and tcpdump (scripts/install-debian-deps.sh installs them)",
-    ),
-]
+pytestmark = TSHARK_MARKS
 
 SERVER, CLIENT = "127.0.0.2", "127.0.0.1"
-
-Layers = dict[str, Any]
 
 
 @dataclass
@@ -108,26 +95,7 @@ def _tcpdump(path: Path, bpf: str) -> Iterator[None]:
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Capture:
     directory = tmp_path_factory.mktemp("tshark")
     pki = make_pki(directory / "pki")
-    resp_port, init_port = (
-        free_port(SERVER, socket.SOCK_DGRAM),
-        free_port(CLIENT, socket.SOCK_DGRAM),
-    )
-    resp = write_ike_config(
-        directory / "resp.toml",
-        address=SERVER,
-        port=resp_port,
-        local_id=SERVER_ID,
-        pki=pki,
-        peers=[IkePeer(CLIENT_ID, CLIENT, init_port)],
-    )
-    init = write_ike_config(
-        directory / "init.toml",
-        address=CLIENT,
-        port=init_port,
-        local_id=CLIENT_ID,
-        pki=pki,
-        peers=[IkePeer(SERVER_ID, SERVER, resp_port)],
-    )
+    resp, init, resp_port = write_ike_pair(directory, pki, SERVER, CLIENT)
     pcap = directory / "rfc7717.pcap"
     with running_server(SERVER, directory, "--ike-config", str(resp), ike_port=resp_port) as server:
         server.process.wait_for(f"listening on {SERVER}:{resp_port}")

@@ -28,28 +28,28 @@ How Wireshark's packet-twamp.c (4.0) reads TWAMP, which the assertions follow:
   readings accepted (see :func:`timeout_readings`).
 """
 
-import calendar
 import json
-import os
-import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = [
-    pytest.mark.tshark,
-    pytest.mark.skipif(
-        shutil.which("tshark") is None or shutil.which("tcpdump") is None,
-        reason="needs tshark and tcpdump (scripts/install-debian-deps.sh installs them)",
-    ),
-]
+from tests.e2e.tshark_support import (
+    TSHARK_MARKS,
+    Layers,
+    check_no_expert_warnings,
+    error_estimate,
+    frame_ns,
+    ip_layer,
+    time_ns,
+)
+from tests.e2e.tshark_support import run_tshark as tshark
+
+pytestmark = TSHARK_MARKS
 
 COUNT = 5
 PADDING = 27
@@ -70,11 +70,6 @@ EXCHANGE = [
     ("server", "Start Sessions ACK, (OK)"),
     ("client", "Stop Session"),
 ]
-
-_TIME = re.compile(r"(\w{3}) +(\d{1,2}), (\d{4}) (\d\d):(\d\d):(\d\d)\.(\d{9}) UTC")
-_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
-
-Layers = dict[str, Any]
 
 
 @dataclass
@@ -140,17 +135,7 @@ class Capture:
 
 def run_tshark(pcap: Path, control_port: int, *args: str) -> subprocess.CompletedProcess[str]:
     """tshark on ``pcap`` with only the control port declared as TWAMP-Control."""
-    result = subprocess.run(
-        ["tshark", "-n", "-r", str(pcap), "-d", f"tcp.port=={control_port},twamp.control", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "TZ": "UTC", "LC_ALL": "C"},
-    )
-    assert result.returncode == 0, f"tshark {' '.join(args)} failed:\n{result.stderr}"
-    return result
+    return tshark(pcap, f"tcp.port=={control_port},twamp.control", *args)
 
 
 def find(layer: dict[str, Any], name: str) -> Any:
@@ -173,25 +158,6 @@ def frame_number(layers: Layers) -> int:
     return int(layers["frame"]["frame.number"])
 
 
-def frame_ns(layers: Layers) -> int:
-    return int(Decimal(layers["frame"]["frame.time_epoch"]) * 1_000_000_000)
-
-
-def time_ns(text: str) -> int:
-    """A tshark absolute time (printed with TZ=UTC) as nanoseconds since 1970."""
-    match = _TIME.fullmatch(text)
-    assert match, f"not a tshark UTC time: {text!r}"
-    month, day, year, hour, minute, second, fraction = match.groups()
-    seconds = calendar.timegm(
-        (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), 0, 0, 0)
-    )
-    return seconds * 1_000_000_000 + int(fraction)
-
-
-def ip_layer(layers: Layers) -> dict[str, Any]:
-    return layers["ipv6"] if "ipv6" in layers else layers["ip"]
-
-
 def dscp(layers: Layers) -> int:
     name = "ipv6.tclass.dscp" if "ipv6" in layers else "ip.dsfield.dscp"
     return int(find(ip_layer(layers), name))
@@ -209,16 +175,6 @@ def udp_payload_octets(layers: Layers) -> int:
 def octets(value: str) -> bytes:
     """A tshark FT_BYTES value ("00:01:...") as bytes."""
     return bytes.fromhex(value.replace(":", ""))
-
-
-def error_estimate(
-    test: dict[str, Any], prefix: str = "twamp.test.error_estimate"
-) -> dict[str, int]:
-    tree = test[f"{prefix}_tree"]
-    return {
-        part: int(tree[f"twamp.test.error_estimate.{part}"])
-        for part in ("s", "z", "scale", "multiplier")
-    }
 
 
 def timeout_readings(timeout: bytes) -> set[float]:
@@ -294,29 +250,7 @@ def capture(
 
 
 def test_no_malformed_packets_or_expert_warnings(capture: Capture) -> None:
-    flagged = capture.tshark(
-        "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-        "-e",
-        "_ws.col.Protocol",
-        "-e",
-        "_ws.expert.message",
-    )
-    assert flagged.stdout.strip() == "", f"tshark flags:\n{flagged.stdout}"
-    # The same filter machinery does see expert items: the TCP handshake's chats.
-    chats = capture.tshark(
-        "-Y", "_ws.expert.severity >= chat", "-T", "fields", "-e", "frame.number"
-    )
-    assert chats.stdout.split(), "tshark reported no expert items at all"
-
-    expert = capture.tshark("-q", "-z", "expert")
-    sections = dict(re.findall(r"^(\w+) \((\d+)\)\s*$", expert.stdout, re.MULTILINE))
-    assert "Chats" in sections, expert.stdout
-    assert not {"Errors", "Warns", "Warnings"} & sections.keys(), expert.stdout
+    check_no_expert_warnings(capture.tshark)
 
     for layers in capture.frames:
         number = frame_number(layers)

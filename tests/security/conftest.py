@@ -5,10 +5,7 @@ and the decoded fields; ``derived_for_checking`` (computed by the vector
 author) is only ever an expected value.
 """
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +13,7 @@ import pytest
 from otwamp.security.kdf import derive_secret_key
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.security.token import open_token
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "perfsonar"
+from tests.vectors import CLIENT_TO_SERVER, load_vector
 
 # Every transcript whose control connection is encrypted (modes A, E and M).
 SECURED = (
@@ -33,17 +29,6 @@ SECURED = (
 # Those whose test packets are protected too (modes A and E; mixed mode sends them open).
 PROTECTED_TEST = tuple(name for name in SECURED if "-M" not in name)
 OPEN = ("twamp-O", "twamp-O-pad0", "owamp-O")
-
-CLIENT_TO_SERVER = "client->server"
-SERVER_TO_CLIENT = "server->client"
-
-
-@cache
-def load_vector(name: str) -> dict[str, Any]:
-    """One transcript's JSON, parsed once per test run."""
-    with (VECTORS / f"{name}.json").open(encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
 
 
 @dataclass(frozen=True)

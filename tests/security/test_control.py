@@ -18,13 +18,8 @@ from otwamp.security.control import (
 )
 from otwamp.security.primitives import Hmac128
 from otwamp.security.sessionkeys import SessionKeys
-from tests.security.conftest import (
-    CLIENT_TO_SERVER,
-    OPEN,
-    SERVER_TO_CLIENT,
-    Direction,
-    Transcript,
-)
+from tests.security.conftest import OPEN, Direction, Transcript
+from tests.vectors import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 
 DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
 KEYS = SessionKeys(aes_key=bytes(range(16)), hmac_key=bytes(range(16, 48)))

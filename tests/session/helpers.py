@@ -1,9 +1,6 @@
 """Shared inputs of the OWAMP engine tests: keys, schedules, perfSONAR transcripts."""
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
@@ -15,8 +12,7 @@ from otwamp.session.slots import send_times
 from otwamp.wire.owamp_control import Slot, SlotType
 from otwamp.wire.registry import OwampMode
 from otwamp.wire.timestamp import ErrorEstimate, duration_to_ntp, ntp_to_ns
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "perfsonar"
+from tests.vectors import load_vector
 
 SID = bytes.fromhex("7f000001eeacd975a1b3aeee5dc2152a")
 KEYS = SessionKeys(aes_key=bytes(range(16)), hmac_key=bytes(range(32, 64)))
@@ -82,11 +78,9 @@ def make_link(mode: str, count: int = 5, padding: bytes = b"", **options: Any) -
     return Link(OwampSender(padding, protection), receiver, times)
 
 
-@cache
 def transcript(name: str) -> dict[str, Any]:
     """A perfSONAR OWAMP transcript, e.g. "owamp-A"."""
-    loaded: dict[str, Any] = json.loads((VECTORS / f"{name}.json").read_text())
-    return loaded
+    return load_vector(name)
 
 
 def transcript_keys(doc: dict[str, Any]) -> SessionKeys | None:

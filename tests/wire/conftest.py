@@ -7,13 +7,10 @@ under test only ever see the recorded octets.
 """
 
 import ipaddress
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "perfsonar"
+from tests.vectors import CLIENT_TO_SERVER, load_vector
 
 OPEN_TWAMP = ("twamp-O", "twamp-O-pad0")
 SECURED_TWAMP = ("twamp-A", "twamp-A-pad0", "twamp-E", "twamp-E-pad0", "twamp-M", "twamp-M-pad0")
@@ -21,17 +18,7 @@ ALL_TWAMP = OPEN_TWAMP + SECURED_TWAMP
 # Modes A and E protect test packets; mixed mode (RFC 5618 §3.2) sends them open.
 AUTH_TEST = ("twamp-A", "twamp-A-pad0", "twamp-E", "twamp-E-pad0")
 
-CLIENT_TO_SERVER = "client->server"
-SERVER_TO_CLIENT = "server->client"
 SENDER_TO_REFLECTOR = "sender->reflector"
-
-
-@cache
-def load_vector(name: str) -> dict[str, Any]:
-    """One transcript's JSON, parsed once per test run."""
-    with (VECTORS / f"{name}.json").open(encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
 
 
 @dataclass(frozen=True)
@@ -127,14 +114,6 @@ def stream(name: str, direction: str, plaintext: bool = False) -> bytes:
     if value is None:
         value = load_vector(name)["control"][f"{prefix}_hex"]
     return bytes.fromhex(value)
-
-
-def ts(field: dict[str, Any]) -> int:
-    """A recorded timestamp field as its 64-bit value (checked against its parts)."""
-    value = int(field["uint64"])
-    assert value == (int(field["seconds_since_1900"]) << 32) | int(field["fraction"])
-    assert value == int(field["hex"], 16)
-    return value
 
 
 def ee(field: dict[str, Any]) -> int:

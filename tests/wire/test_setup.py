@@ -15,7 +15,8 @@ from otwamp.wire.setup import (
     decode_key_id,
     encode_key_id,
 )
-from tests.wire.conftest import ALL_TWAMP, ControlMessage, all_control_messages, ts
+from tests.vectors import ts
+from tests.wire.conftest import ALL_TWAMP, ControlMessage, all_control_messages
 
 SECTION = "RFC 4656 §3.1"
 CHALLENGE = bytes(range(0x10, 0x20))

@@ -20,13 +20,13 @@ from otwamp.wire.twamp_control import (
     dscp_type_p,
     type_p_dscp,
 )
+from tests.vectors import ts
 from tests.wire.conftest import (
     ALL_TWAMP,
     OPEN_TWAMP,
     ControlMessage,
     address,
     all_control_messages,
-    ts,
 )
 
 V4A = ipaddress.IPv4Address("192.0.2.1")

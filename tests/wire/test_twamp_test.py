@@ -16,7 +16,8 @@ from otwamp.wire.twamp_test import (
     reflector_size,
     sender_size,
 )
-from tests.wire.conftest import ALL_TWAMP, RecordedPacket, all_test_packets, ee, load_vector, ts
+from tests.vectors import load_vector, ts
+from tests.wire.conftest import ALL_TWAMP, RecordedPacket, all_test_packets, ee
 
 T1 = 0xEEACD948AADF2ECF
 T2 = 0xEEACD948AAE9AB29

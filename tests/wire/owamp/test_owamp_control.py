@@ -18,7 +18,8 @@ from otwamp.wire.owamp_control import (
 )
 from otwamp.wire.timestamp import duration_to_ntp
 from otwamp.wire.twamp_control import IPAddress
-from tests.wire.owamp.vectors import HMAC, REPRODUCTION, REQUEST, Message, all_named, ts
+from tests.vectors import ts
+from tests.wire.owamp.vectors import HMAC, REPRODUCTION, REQUEST, Message, all_named
 
 V4A = ipaddress.IPv4Address("192.0.2.1")
 V4B = ipaddress.IPv4Address("198.51.100.7")

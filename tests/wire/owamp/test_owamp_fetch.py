@@ -23,6 +23,7 @@ from otwamp.wire.owamp_fetch import (
 )
 from otwamp.wire.owamp_stop import SkipRange
 from otwamp.wire.timestamp import ErrorEstimate
+from tests.vectors import ts
 from tests.wire.owamp.vectors import (
     HMAC,
     OWAMP,
@@ -33,7 +34,6 @@ from tests.wire.owamp.vectors import (
     all_named,
     load,
     messages,
-    ts,
 )
 
 SECTION = "RFC 4656 §3.9"

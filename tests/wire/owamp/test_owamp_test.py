@@ -18,7 +18,8 @@ from otwamp.wire.owamp_test import (
     packet_size,
 )
 from otwamp.wire.registry import OwampMode
-from tests.wire.owamp.vectors import OWAMP, load, ts
+from tests.vectors import ts
+from tests.wire.owamp.vectors import OWAMP, load
 
 SECTION = "RFC 4656 §4.1.2"
 OPEN = OwampMode.UNAUTHENTICATED

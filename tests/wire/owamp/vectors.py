@@ -4,13 +4,11 @@ The recorded ``fields`` are the expected values; the codecs only ever see
 the recorded octets (the plaintext ones in modes A and E).
 """
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parents[4] / "shared" / "vectors" / "perfsonar"
+from tests.vectors import load_vector as load
+
 OWAMP = ("owamp-O", "owamp-A", "owamp-E")
 HMAC = 16
 
@@ -18,14 +16,6 @@ REQUEST = "Request-Session"
 REPRODUCTION = "Fetch data: Request-Session reproduction"
 SKIP_PART = "Fetch data: Skip Ranges + HMAC"
 RECORD_PART = "Fetch data: packet records + HMAC"
-
-
-@cache
-def load(name: str) -> dict[str, Any]:
-    """One transcript's JSON, parsed once."""
-    with (VECTORS / f"{name}.json").open(encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
 
 
 @dataclass(frozen=True)
@@ -62,11 +52,3 @@ def messages(name: str) -> list[Message]:
 def all_named(*names: str) -> list[Message]:
     """Every message with one of ``names`` across the three OWAMP transcripts."""
     return [m for v in OWAMP for m in messages(v) if m.name in names]
-
-
-def ts(field: dict[str, Any]) -> int:
-    """A recorded timestamp as its 64-bit value, checked against its parts."""
-    value = int(field["uint64"])
-    assert value == (int(field["seconds_since_1900"]) << 32) | int(field["fraction"])
-    assert value == int(field["hex"], 16)
-    return value
