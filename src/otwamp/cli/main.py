@@ -25,8 +25,6 @@ from otwamp.ike.config import load as load_ike_config
 from otwamp.ike.service import IkeService
 from otwamp.keys.ikev2 import IkeServerKeys
 
-MAX_PADDING = 65_507 - 14
-
 
 @click.group()
 @click.version_option(__version__, prog_name="otwamp")

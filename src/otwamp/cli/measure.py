@@ -22,10 +22,11 @@ from otwamp.keys.ikev2 import IkeClientKeys, Policy, SaLookup
 from otwamp.keys.passphrase import IdentityKeys, PassphraseFile
 from otwamp.keys.source import ClientKeySource
 from otwamp.session.schedule import Schedule
+from otwamp.wire.twamp_test import MAX_UDP_PAYLOAD, SENDER_OPEN_SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-MAX_PADDING = 65_507 - 14
+MAX_PADDING = MAX_UDP_PAYLOAD - SENDER_OPEN_SIZE  # the largest padding that fits a datagram
 _OPTIONS = [
     click.option(
         "-c",
@@ -98,7 +99,6 @@ _OPTIONS = [
     ),
     click.argument("target", metavar="HOST[:PORT]"),
 ]
-OUTPUT = ("as_json", "raw", "percentiles")
 
 
 def measurement_options(command: F) -> F:

@@ -19,7 +19,7 @@ from otwamp.control.security import security_mode, server_setup
 from otwamp.control.server_base import ServerConnectionBase, ServerState
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.udp import open_test_socket
-from otwamp.errors import AuthenticationError, KeySourceError, OtwampError, ProtocolError
+from otwamp.errors import AuthenticationError, KeySourceError, OtwampError
 from otwamp.keys.source import KeySource
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
@@ -175,7 +175,7 @@ class ControlServer:
             log.warning("%s closed: idle for %.0f s", where, self.settings.control_timeout)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.info("%s closed by the peer", where)
-        except (ProtocolError, OtwampError) as exc:
+        except OtwampError as exc:  # ProtocolError, AuthenticationError, ...
             log.warning("%s closed: %s", where, exc)
         except Exception:  # a bug of ours: log it, keep serving everyone else
             log.exception("%s closed: internal error", where)
@@ -204,11 +204,10 @@ class ControlServer:
                     return
                 conn.machine.receive_data(data)
                 continue
-            reply = (
-                self._set_up(conn, event.response)
-                if isinstance(event, SetUpReceived)
-                else (self.handle(conn, event))
-            )
+            if isinstance(event, SetUpReceived):
+                reply = self._set_up(conn, event.response)
+            else:
+                reply = self.handle(conn, event)
             if reply:
                 conn.writer.write(reply)
                 await conn.writer.drain()

@@ -37,7 +37,7 @@ from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import session_protection
 from otwamp.session.sender import stamp_of
-from otwamp.session.slots import session_schedule, slots_for
+from otwamp.session.slots import request_send_times, slots_for
 from otwamp.wire.owamp_control import RequestSession
 from otwamp.wire.owamp_fetch import FetchSession, PacketRecord
 from otwamp.wire.owamp_stop import SessionDescription, StopSessions
@@ -184,7 +184,10 @@ async def _request_to(
     port, sid = await _request(control, request, "to")
     protection = session_protection(plan.security.mode_word, sid, plan.security.keys)
     sender = OwampSender(os.urandom(plan.padding), protection)  # RFC 4656 §4.1.2: random padding
-    return _To(Sending(sock, (plan.peer, port), sender, _times(request, sid), plan.timeout), sid)
+    return _To(
+        Sending(sock, (plan.peer, port), sender, request_send_times(request, sid), plan.timeout),
+        sid,
+    )
 
 
 async def _request_from(
@@ -210,18 +213,11 @@ async def _request_from(
     record = OwampSessionRecord(
         sid, "from", MODE_NAMES[security.mode], security.key_source, settings.count
     )
-    times = _times(request, sid)
+    times = request_send_times(request, sid)
     protection = session_protection(security.mode_word, sid, security.keys)
     receiver = OwampReceiver(record, times, plan.timeout, protection)
     sock.setblocking(False)
     return _From(Receiving(sock, (plan.peer, port), receiver), sid, times)
-
-
-def _times(request: RequestSession, sid: bytes) -> list[int]:
-    """Scheduled send timestamps of a session (RFC 4656 §3.6, §5)."""
-    return [
-        request.start_time + t for t in session_schedule(request.slots, request.num_packets, sid)
-    ]
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -40,7 +40,7 @@ from otwamp.results.records import OwampSessionRecord, Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import protects, session_protection
-from otwamp.session.slots import session_schedule
+from otwamp.session.slots import request_send_times
 from otwamp.wire.owamp_control import AcceptSession, RequestSession
 from otwamp.wire.owamp_fetch import FetchAck, FetchedSession, FetchSession
 from otwamp.wire.owamp_stop import SessionDescription, SkipRange, StopSessions
@@ -153,10 +153,7 @@ class OwampServer(ControlServer):
         if not isinstance(sock, socket.socket):
             return AcceptSession(sock)
         sid = new_sid(local) if request.conf_receiver else request.sid  # chosen by the receiver
-        times = [
-            request.start_time + t
-            for t in session_schedule(request.slots, request.num_packets, sid)
-        ]
+        times = request_send_times(request, sid)
         session = _Session(request, sid, sock, times)
         protection = session_protection(conn.mode, sid, conn.keys)
         if request.conf_receiver:

@@ -11,10 +11,10 @@ import enum
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from otwamp.errors import KeySourceError
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import ClientKeySource, Credentials
 
 log = logging.getLogger("otwamp.keys")
 
@@ -105,7 +105,7 @@ class IkeClientKeys:
 
     lookup: SaLookup
     policy: Policy = Policy.INITIATE
-    fallback: Any = None  # a ClientKeySource for Policy.FALLBACK
+    fallback: ClientKeySource | None = None  # the pass-phrase key of Policy.FALLBACK
     name: str = "ikev2"
     ikev2_derived: bool = True
 

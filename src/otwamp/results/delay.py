@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from otwamp.results.records import Stamp
 from otwamp.results.stats import NS_PER_S, Stats, summarize
 
 
@@ -19,6 +20,13 @@ class DelaySample(NamedTuple):
     delay_ns: int
     sync: bool  # both stamps synchronized (RFC 4656 §4.1.2 S bit)
     error: float  # combined Error Estimate of both stamps, seconds
+
+    @classmethod
+    def between(cls, seq: int, sent: Stamp, received: Stamp) -> "DelaySample":
+        """Received minus sent, synchronized only if both stamps are (RFC 4656 §4.1.2)."""
+        return cls(
+            seq, received.ns - sent.ns, sent.sync and received.sync, sent.error + received.error
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,22 +91,12 @@ def processing_ns(reply: Reply) -> int:
 
 def forward_sample(reply: Reply) -> DelaySample:
     """Forward one-way delay T2 - T1, numbered by the sender's sequence (RFC 5357 §4.2.1)."""
-    return DelaySample(
-        seq=reply.sender_seq,
-        delay_ns=reply.t2.ns - reply.t1.ns,
-        sync=reply.t1.sync and reply.t2.sync,
-        error=reply.t1.error + reply.t2.error,
-    )
+    return DelaySample.between(reply.sender_seq, reply.t1, reply.t2)
 
 
 def backward_sample(reply: Reply) -> DelaySample:
     """Backward one-way delay T4 - T3, numbered by the reflector's sequence."""
-    return DelaySample(
-        seq=reply.reflector_seq,
-        delay_ns=reply.t4.ns - reply.t3.ns,
-        sync=reply.t3.sync and reply.t4.sync,
-        error=reply.t3.error + reply.t4.error,
-    )
+    return DelaySample.between(reply.reflector_seq, reply.t3, reply.t4)
 
 
 def unique_by(replies: Iterable[Reply], key: Callable[[Reply], int]) -> list[Reply]:

@@ -67,12 +67,7 @@ def first_arrivals(arrivals: Iterable[Arrival]) -> list[Arrival]:
 
 def delay_sample(arrival: Arrival) -> DelaySample:
     """One-way delay receive - send, synchronized only if both stamps are (RFC 4656 §4.1.2)."""
-    return DelaySample(
-        seq=arrival.seq,
-        delay_ns=arrival.received.ns - arrival.sent.ns,
-        sync=arrival.sent.sync and arrival.received.sync,
-        error=arrival.sent.error + arrival.received.error,
-    )
+    return DelaySample.between(arrival.seq, arrival.sent, arrival.received)
 
 
 def summarize_owamp(record: OwampSessionRecord) -> OwampSummary:

@@ -4,6 +4,8 @@ Packets are built and stamped by ``SenderPackets``; ``mark_sent`` records a
 packet once sent; ``on_datagram`` turns a reflected packet into a ``Reply``.
 """
 
+import functools
+
 from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.results.records import Reply, Sent, Stamp, TwampSessionRecord
 from otwamp.session.packets import SenderPackets
@@ -14,8 +16,15 @@ from otwamp.wire.twamp_test import REFLECTOR_AUTH, REFLECTOR_OPEN
 
 def stamp_of(ntp: int, error: int) -> Stamp:
     """A record timestamp from a packet's Timestamp and Error Estimate."""
+    sync, seconds = _estimate(error)
+    return Stamp(ntp_to_ns(ntp), sync, seconds)
+
+
+@functools.lru_cache(maxsize=256)
+def _estimate(error: int) -> tuple[bool, float]:
+    """S bit and seconds of an Error Estimate; a session repeats a handful, decoded once."""
     estimate = ErrorEstimate.from_int(error)
-    return Stamp(ntp_to_ns(ntp), estimate.sync, estimate.seconds)
+    return estimate.sync, estimate.seconds
 
 
 class SessionSender(SenderPackets):

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from otwamp.security.primitives import BLOCK_LEN, ecb
 from otwamp.session.schedule import Schedule
-from otwamp.wire.owamp_control import Slot, SlotType
+from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
 from otwamp.wire.timestamp import ntp_to_duration
 
 ONE = 1 << 32  # 1.0 in 32.32 fixed point (RFC 4656 §5.2)
@@ -124,6 +124,11 @@ def send_times(
 def session_schedule(slots: Sequence[Slot], count: int, sid: bytes) -> list[int]:
     """A session's offsets, exponential waits drawn from its SID as §5 demands."""
     return send_offsets(slots, count, SidExponential(sid))
+
+
+def request_send_times(request: RequestSession, sid: bytes) -> list[int]:
+    """Scheduled send timestamps of a requested session (RFC 4656 §3.5, §3.6, §5)."""
+    return send_times(request.start_time, request.slots, request.num_packets, SidExponential(sid))
 
 
 def offsets_seconds(offsets: Sequence[int]) -> list[float]:

@@ -21,12 +21,6 @@ def need_at_least(data: bytes, size: int, what: str, section: str) -> None:
         )
 
 
-def need_range(value: int, low: int, high: int, what: str, section: str) -> None:
-    """Raise unless ``low <= value <= high``."""
-    if not low <= value <= high:
-        raise ProtocolError(f"{value} is outside {low}..{high}", field=what, section=section)
-
-
 def check_command(data: bytes, expected: int, what: str, section: str) -> None:
     """Raise unless the first octet is the ``expected`` Command Number (RFC 4656 §3.4)."""
     if data[0] != expected:
