@@ -77,7 +77,7 @@ def make_pair(
 
 def established(pair: Pair) -> Pair:
     """A pair whose IKE SA is up."""
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     assert pair.initiator.session is not None and pair.responder.session is not None
     return pair
 

@@ -46,7 +46,8 @@ def test_key_by_spis():
 
 
 def test_key_by_peer_and_on_demand_initiation():
-    assert _ask(_broker(), {"op": "peer", "host": "192.0.2.7"})["spi_i"] == "11" * 8
+    found = _ask(_broker(), {"op": "peer", "host": "192.0.2.7", "initiate": True})
+    assert found["spi_i"] == "11" * 8 and found["initiated"] is False  # there already
     assert not _ask(_broker(), {"op": "peer", "host": "192.0.2.8"})["ok"]
     wanted = []
 
@@ -55,7 +56,7 @@ def test_key_by_peer_and_on_demand_initiation():
         return SA
 
     answer = _ask(_broker(initiate), {"op": "peer", "host": "192.0.2.8", "initiate": True})
-    assert answer["ok"] and wanted == ["192.0.2.8"]
+    assert answer["ok"] and answer["initiated"] is True and wanted == ["192.0.2.8"]
 
 
 def test_status_never_shows_keys():
@@ -63,6 +64,12 @@ def test_status_never_shows_keys():
     [sa] = answer["sas"]
     assert sa["age"] == 60.0 and sa["role"] == "responder" and sa["suite"] == str(SA.suite)
     assert "aa" * 32 not in json.dumps(answer)
+    assert "half_open" not in answer  # this broker was not told
+
+
+def test_status_counts_half_open_sas():
+    broker = KeyBroker(SaDatabase(), lambda: 160.0, half_open=lambda: 7)
+    assert _ask(broker, {"op": "status"}) == {"ok": True, "sas": [], "half_open": 7}
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from .pairing import INIT_ADDRESS, INIT_ID, NOW, PSK, RESP_ADDRESS, RESP_ID, Pai
 @pytest.mark.parametrize(("initiator_kind", "responder_kind"), [("p256", "p256"), ("rsa", "p384")])
 def test_certificates_establish_the_same_ippm_key(initiator_kind, responder_kind):
     pair = cert_pair(initiator_kind, responder_kind)
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     [ours] = pair.initiator_events
     [theirs] = pair.responder_events
     assert isinstance(ours, Established) and isinstance(theirs, Established)
@@ -28,7 +28,7 @@ def test_certificates_establish_the_same_ippm_key(initiator_kind, responder_kind
 
 def test_certificate_payloads_are_where_rfc7296_puts_them():
     pair = cert_pair()
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     init_response = Message.decode(pair.to_initiator[0])
     types = [p.payload_type for p in init_response.payloads]
     assert PayloadType.CERTREQ in types
@@ -45,7 +45,7 @@ def test_certificate_payloads_are_where_rfc7296_puts_them():
 
 
 def _failed_both(pair, now):
-    pair.run(pair.initiator.start(), now=now)
+    pair.run(pair.initiator.start(now), now=now)
     [theirs] = pair.responder_events
     [ours] = pair.initiator_events
     assert isinstance(theirs, Failed) and isinstance(ours, Failed)
@@ -80,7 +80,7 @@ def test_certificate_initiator_with_psk_responder():
         Initiator(initiator_policy, RESP_ID, RESP_ADDRESS),
         Responder(responder_policy, INIT_ADDRESS),
     )
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     assert [type(e) for e in pair.initiator_events + pair.responder_events] == [
         Established,
         Established,

@@ -5,8 +5,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from otwamp.errors import ConfigError
-from otwamp.ike.config import Lifetimes, load, parse_identity
+from otwamp.ike.admission import HalfOpenLimits
+from otwamp.ike.config import load, parse_identity
 from otwamp.ike.registry import IdType
+from otwamp.ike.timers import Lifetimes
 from otwamp.ike.wire.identity import Identity
 
 from .certs import Authority
@@ -60,7 +62,7 @@ def test_psk_configuration(tmp_path):
         second.identity: b"second-secret",
     }
     assert "ippm-test-psk" not in repr(config)
-    assert (config.cookie_threshold, config.max_half_open) == (64, 1024)
+    assert config.half_open == HalfOpenLimits(64, 1024, 4, 16)
 
 
 def test_certificate_configuration(tmp_path):
@@ -119,6 +121,23 @@ def test_certificate_configuration(tmp_path):
             '[local]\nid = "a.example"\nrekey_time = 10\nlifetime = 5\n',
             "local.lifetime: 5 is less than rekey_time 10",
         ),
+        (
+            '[local]\nid = "a.example"\nmax_half_open_per_source = 0\n',
+            "local: max_half_open_per_source must be from 1 to max_half_open",
+        ),
+        (
+            '[local]\nid = "a.example"\nmax_half_open = 8\n',
+            "local: max_half_open_per_source must be from 1 to max_half_open",
+        ),
+        (
+            '[local]\nid = "a.example"\ncookie_threshold_per_source = 16\n',
+            "local: cookie_threshold_per_source must be less than max_half_open_per_source",
+        ),
+        (
+            '[local]\nid = "a.example"\ncookie_threshold = -1\n',
+            "local: cookie_threshold and cookie_threshold_per_source must be >= 0",
+        ),
+        ('[local]\nid = "a.example"\nmax_half_open = "many"\n', "max_half_open: must be an int"),
         ("[local\n", "ike.toml: not valid TOML"),
         ('[remote]\nid = "a"\n', "unknown table 'remote'"),
     ],
@@ -145,6 +164,15 @@ def test_lifetimes(tmp_path):
     path.write_text('[local]\nid = "a.example"\n')
     assert load(path).lifetimes == Lifetimes()
     assert load(path).broker is None  # otwamp ike then uses DEFAULT_BROKER
+
+
+def test_half_open_limits(tmp_path):
+    path = tmp_path / "ike.toml"
+    path.write_text(
+        '[local]\nid = "a.example"\ncookie_threshold = 10\nmax_half_open = 100\n'
+        "cookie_threshold_per_source = 0\nmax_half_open_per_source = 2\n"
+    )
+    assert load(path).half_open == HalfOpenLimits(10, 100, 0, 2)
 
 
 def test_key_must_match_certificate(tmp_path):

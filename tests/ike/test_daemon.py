@@ -1,15 +1,20 @@
-"""Two IKE daemons on loopback UDP (asyncio driver, Non-ESP marker on ports other than 500)."""
+"""Two IKE daemons on loopback UDP (asyncio driver, Non-ESP marker on ports other than 500).
+
+Retransmission and half-open expiry run on endpoints wired in memory with a fake clock.
+"""
 
 import asyncio
 
 import pytest
 
+from otwamp.ike.admission import HalfOpenLimits
 from otwamp.ike.daemon import IkeDaemon
 from otwamp.ike.errors import NegotiationError
-from otwamp.ike.initiator import Initiator
+from otwamp.ike.events import Deleted, Failed, TimedOut
 from otwamp.ike.policy import Policy
 
 from .pairing import INIT_ID, PSK, RESP_ID, suites
+from .wired import Wired
 
 LOOPBACK = ("127.0.0.1", 0)
 
@@ -63,7 +68,7 @@ def test_cookies_above_threshold():
         sa = await initiator.initiate(RESP_ID, address, timeout=5)
         assert responder.database.by_spis(sa.spi_i, sa.spi_r).ippm_key == sa.ippm_key
 
-    asyncio.run(_with_daemons(scenario, cookie_threshold=0))
+    asyncio.run(_with_daemons(scenario, limits=HalfOpenLimits(cookie_threshold=0)))
 
 
 def test_wrong_psk_fails_cleanly():
@@ -78,10 +83,62 @@ def test_wrong_psk_fails_cleanly():
 def test_silent_peer_times_out():
     async def scenario(initiator, responder, address):
         responder.close()
-        with pytest.raises(NegotiationError, match="no answer"):
-            await initiator.initiate(RESP_ID, address, timeout=1.2)
+        with pytest.raises(
+            NegotiationError, match=r"no answer from 127\.0\.0\.1:[0-9]+ within 0\.3 s"
+        ):
+            await initiator.initiate(RESP_ID, address, timeout=0.3)
+        assert initiator.endpoint.get_timer() is None  # the failed handshake is forgotten
 
     asyncio.run(_with_daemons(scenario))
+
+
+def test_the_handshake_is_retransmitted_then_given_up():
+    # RFC 7296 §2.1: resent 0.5, 1.5, 3.5 and 7.5 s after the first send, given up at the end.
+    wired = Wired.make()
+    wired.responder.silent = True
+    start = wired.now
+    wired.initiator.endpoint.initiate(RESP_ID, wired.responder.address, start, timeout=9.0)
+    wired.flush()
+    wired.advance(8.999)
+    assert [t - start for t in wired.initiator.sent] == [0.0, 0.5, 1.5, 3.5, 7.5]
+    assert wired.initiator.events == []
+    wired.advance(0.001)
+    assert wired.initiator.events == [Failed("no answer from 10.98.0.1:500 within 9 s")]
+    assert wired.initiator.endpoint.get_timer() is None
+
+
+def test_a_lost_response_is_recovered_by_retransmission():
+    wired = Wired.make()
+    start = wired.now
+    wired.initiator.endpoint.initiate(RESP_ID, wired.responder.address, start, timeout=10.0)
+    assert len(wired.initiator.endpoint.datagrams_to_send()) == 1  # IKE_SA_INIT, lost
+    wired.initiator.sent.append(start)
+    wired.advance(0.5)
+    [sa] = wired.initiator.sas()
+    assert wired.responder.mirror(sa).ippm_key == sa.ippm_key
+    assert wired.initiator.sent == [start, start + 0.5, start + 0.5]  # INIT twice, then AUTH
+    assert wired.initiator.endpoint.get_timer() is None  # no lifetimes: nothing left to time
+
+
+def test_an_unanswered_request_on_an_sa_ends_it():
+    # RFC 7296 §2.4: a request unanswered despite retransmissions means the peer is dead.
+    wired = Wired.make()
+    sa = wired.establish()
+    wired.responder.silent = True
+    start = wired.now
+    wired.initiator.sent.clear()
+    wired.initiator.endpoint.delete(sa, start, timeout=2.0)
+    wired.flush()
+    wired.advance(1.999)
+    assert wired.initiator.sas() == (sa,)
+    wired.advance(0.001)
+    assert wired.initiator.sas() == ()
+    assert [t - start for t in wired.initiator.sent] == [0.0, 0.5, 1.5]
+    reason = "no answer from 10.98.0.1:500 within 2 s"
+    assert wired.initiator.events[-2:] == [
+        TimedOut(reason),
+        Deleted(sa.spi_i, sa.spi_r, f"deleted without answer ({reason})"),
+    ]
 
 
 def test_garbage_is_dropped_and_the_daemon_keeps_working():
@@ -111,23 +168,3 @@ def test_rekey_over_udp(side):
         assert daemon.database.by_spis(old.spi_i, old.spi_r) is None
 
     asyncio.run(_with_daemons(scenario))
-
-
-def test_half_open_responders_expire_and_are_bounded():
-    clock = [1000.0]
-    initiator_policy, responder_policy = _policies()
-    daemon = IkeDaemon(responder_policy, LOOPBACK, clock=lambda: clock[0], max_half_open=2)
-    sent = []
-    daemon._send = lambda message, address: sent.append(address)  # no socket needed here
-
-    def init_request(spi):
-        initiator = Initiator(initiator_policy, RESP_ID, ("127.0.0.1", 500), lambda n: spi * n)
-        return initiator.start()
-
-    peer = ("127.0.0.1", 40000)  # not port 500 on either side: Non-ESP marker
-    for spi in (b"\x01", b"\x02", b"\x03"):
-        daemon.datagram_received(b"\x00" * 4 + init_request(spi), peer)
-    assert len(sent) == 2  # the third exceeds max_half_open and is dropped
-    clock[0] += 31  # both half-open SAs expire (HALF_OPEN_LIFETIME)
-    daemon.datagram_received(b"\x00" * 4 + init_request(b"\x04"), peer)
-    assert len(sent) == 3

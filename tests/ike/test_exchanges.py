@@ -120,7 +120,7 @@ def test_no_common_proposal():
     pair = make_pair(
         suites("aes128-sha256-x25519"), responder_suites=suites("aes256-sha384-ecp384")
     )
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     assert pair.responder_events == [Failed("no proposal in common", NotifyType.NO_PROPOSAL_CHOSEN)]
     [event] = pair.initiator_events
     assert isinstance(event, Failed) and event.notify_type == NotifyType.NO_PROPOSAL_CHOSEN
@@ -139,27 +139,27 @@ def _assert_authentication_failed(pair):
 
 def test_wrong_psk_gets_authentication_failed():
     pair = make_pair(initiator_psk=b"not the psk")
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     _assert_authentication_failed(pair)
     assert PSK.hex() not in str(pair.responder_events[0])
 
 
 def test_unknown_initiator_gets_authentication_failed():
     pair = make_pair(responder_psks={Identity.fqdn("other.ippm.test"): PSK})
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     _assert_authentication_failed(pair)
 
 
 def test_responder_with_another_identity_is_refused():
     pair = make_pair(responder_id=Identity.fqdn("impostor.ippm.test"))
-    pair.run(pair.initiator.start())
+    pair.run(pair.initiator.start(NOW))
     _assert_authentication_failed(pair)
 
 
 def _rewrite_auth_request(pair, rewrite):
     """Open the initiator's IKE_AUTH request with the handshake keys, rewrite it, re-seal it."""
-    pair.initiator.start()
-    init_request = pair.initiator.start()
+    pair.initiator.start(NOW)
+    init_request = pair.initiator.start(NOW)
     pair.to_initiator.append(pair.responder.receive(init_request, NOW).datagrams[0])
     auth_request = pair.initiator.receive(pair.to_initiator[0], NOW).datagrams[0]
     handshake = pair.initiator._handshake  # the test plays a man in the middle with the keys
@@ -226,7 +226,7 @@ def test_delete_from_either_side(deleter):
     pair = established(make_pair())
     ours = getattr(pair, deleter).session
     theirs = (pair.responder if deleter == "initiator" else pair.initiator).session
-    request = ours.delete()
+    request = ours.delete(NOW)
     response = theirs.receive(request, NOW)
     assert response.events == (Deleted(ours.sa.spi_i, ours.sa.spi_r),)
     assert ours.receive(response.datagrams[0], NOW).events == (
@@ -240,7 +240,7 @@ def test_delete_from_either_side(deleter):
 def test_liveness_check_is_answered():
     pair = established(make_pair())
     session = pair.initiator.session
-    response = pair.responder.session.receive(session.liveness(), NOW)
+    response = pair.responder.session.receive(session.liveness(NOW), NOW)
     assert response.events == ()
     assert session.receive(response.datagrams[0], NOW).events == ()
     assert session.pending_request is None
@@ -249,7 +249,7 @@ def test_liveness_check_is_answered():
 def test_retransmitted_requests_get_the_cached_response():
     # RFC 7296 §2.1: the responder answers a retransmission with the same response.
     pair = make_pair()
-    init_request = pair.initiator.start()
+    init_request = pair.initiator.start(NOW)
     init_response = pair.responder.receive(init_request, NOW).datagrams
     assert pair.responder.receive(init_request, NOW).datagrams == init_response
     [auth_request] = pair.initiator.receive(init_response[0], NOW).datagrams
@@ -261,7 +261,7 @@ def test_retransmitted_requests_get_the_cached_response():
 def test_response_to_no_outstanding_request_is_dropped():
     pair = established(make_pair())
     session = pair.initiator.session
-    request = Message.decode(session.liveness())
+    request = Message.decode(session.liveness(NOW))
     assert request.message_id == 2 and request.exchange_type == ExchangeType.INFORMATIONAL
     with pytest.raises(ProtocolError, match="no request 1 outstanding"):
         session.receive(pair.to_initiator[1], NOW)  # the IKE_AUTH response again
@@ -269,7 +269,7 @@ def test_response_to_no_outstanding_request_is_dropped():
 
 def test_request_outside_the_window_is_dropped():
     pair = established(make_pair())
-    request = pair.initiator.session.liveness()
+    request = pair.initiator.session.liveness(NOW)
     pair.responder.session.receive(request, NOW)
     later = Message.decode(request)
     skipped = replace(later, message_id=5).encode()
@@ -284,7 +284,7 @@ def test_random_datagrams_raise_only_protocol_error(data):
     with contextlib.suppress(ProtocolError):
         responder.receive(data, NOW)
     pair = make_pair()
-    pair.initiator.start()
+    pair.initiator.start(NOW)
     with contextlib.suppress(ProtocolError):
         pair.initiator.receive(data, NOW)
 

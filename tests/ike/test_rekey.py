@@ -26,7 +26,7 @@ from .vectors import recorded_keys, suite
 
 def _rekey(requester, answerer):
     """Run a rekey started by ``requester``; return both new SAs and the delete request."""
-    answer = answerer.receive(requester.rekey(), NOW)
+    answer = answerer.receive(requester.rekey(NOW), NOW)
     [theirs] = answer.events
     result = requester.receive(answer.datagrams[0], NOW)
     [ours] = result.events
@@ -56,7 +56,7 @@ def test_rekey_from_either_side(side):
     assert requester.receive(deleted.datagrams[0], NOW).events == (Deleted(old.spi_i, old.spi_r),)
     assert requester.state is answerer.state is SessionState.CLOSED
     # The new SA counts Message IDs from 0 (RFC 7296 §1.3.2) and works.
-    probe = requester.successor.liveness()
+    probe = requester.successor.liveness(NOW)
     assert Message.decode(probe).message_id == 0
     assert Message.decode(probe).flags == HeaderFlag.INITIATOR
     reply = answerer.successor.receive(probe, NOW)
@@ -71,13 +71,13 @@ def test_rekey_in_an_unwanted_group_is_refused_and_the_old_sa_stays():
         )
     )
     session = pair.initiator.session
-    answer = pair.responder.session.receive(session.rekey(), NOW)
+    answer = pair.responder.session.receive(session.rekey(NOW), NOW)
     result = session.receive(answer.datagrams[0], NOW)
     assert result.events == (
         RekeyFailed("rekey refused with INVALID_KE_PAYLOAD", NotifyType.INVALID_KE_PAYLOAD),
     )
     assert session.successor is None and session.state is SessionState.ESTABLISHED
-    reply = pair.responder.session.receive(session.liveness(), NOW)
+    reply = pair.responder.session.receive(session.liveness(NOW), NOW)
     assert session.receive(reply.datagrams[0], NOW).events == ()
 
 
@@ -157,7 +157,7 @@ def test_group_of_the_rekey_offer_is_our_first_suite():
 def test_simultaneous_rekey_keeps_one_new_sa():
     pair = established(make_pair())
     a, b = pair.initiator.session, pair.responder.session
-    request_a, request_b = a.rekey(), b.rekey()
+    request_a, request_b = a.rekey(NOW), b.rekey(NOW)
     answer_to_b = a.receive(request_b, NOW)  # each answers the other's rekey first
     answer_to_a = b.receive(request_a, NOW)
     result_a = a.receive(answer_to_a.datagrams[0], NOW)
@@ -176,8 +176,8 @@ def test_simultaneous_rekey_keeps_one_new_sa():
 def test_rekey_of_an_sa_being_deleted_is_refused_for_now():
     pair = established(make_pair())
     a, b = pair.initiator.session, pair.responder.session
-    a.delete()
-    answer = a.receive(b.rekey(), NOW)
+    a.delete(NOW)
+    answer = a.receive(b.rekey(NOW), NOW)
     assert answer.events == ()
     assert b.receive(answer.datagrams[0], NOW).events == (
         RekeyFailed("rekey refused with TEMPORARY_FAILURE", NotifyType.TEMPORARY_FAILURE),

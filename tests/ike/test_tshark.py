@@ -42,7 +42,7 @@ def _pcap(packets: list[tuple[bytes, int, int]]) -> bytes:
 def test_exchange_decodes_cleanly(tmp_path):
     pair = established(make_pair())
     session: IkeSession = pair.initiator.session
-    delete = session.delete()
+    delete = session.delete(NOW)
     reply = pair.responder.session.receive(delete, NOW).datagrams[0]
     packets = []
     for request, response in zip(pair.to_responder, pair.to_initiator, strict=True):

@@ -5,8 +5,9 @@ Layers, lowest first (each imports only from those before it):
 * ``registry``, ``wire``: IANA code points and the wire formats, pure and total.
 * ``crypto``: prf/prf+, SKEYSEED and SK_*, the SK payload, DH groups, AUTH (PSK, signatures).
 * ``proposal``, ``trust``, ``policy``: suites and proposal choice, certificates, configuration.
-* ``handshake``, ``keys``, ``authentication``, ``rekey``, ``session``, ``initiator``,
-  ``responder``: sans-I/O machines; time and randomness are passed in.
+* ``timers``, ``admission``, ``throttle``, ``handshake``, ``keys``, ``authentication``,
+  ``rekey``, ``session``, ``initiator``, ``responder``, ``endpoint``: sans-I/O machines; time
+  and randomness are passed in, and their timers are ``get_timer()`` / ``handle_timer(now)``.
 * ``daemon``, ``broker``, ``service``, ``config``: asyncio UDP driver, key broker, TOML config.
 
 Only prf(SK_d, "IPPM") leaves this package (``sa.IkeSa.ippm_key``), never SK_d (DESIGN D7).

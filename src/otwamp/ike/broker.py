@@ -2,8 +2,11 @@
 
 One JSON object per line each way. Requests:
   {"op": "key", "spi_i": HEX, "spi_r": HEX}      the key of the SA a KeyID names (D4)
-  {"op": "peer", "host": IP, "initiate": BOOL}   the newest SA with a peer (optionally set up)
-  {"op": "status"}                               every SA, without keys
+  {"op": "peer", "host": IP, "initiate": BOOL}   the newest SA with a peer (optionally set up;
+                                                 "initiated" in the answer says it was)
+  {"op": "status"}                               every SA, without keys, and the number of
+                                                 half-open SAs ("half_open", RFC 7296 §2.6)
+                                                 when the broker is given it
 Answers carry "ok"; errors say why in "error". Only "key" and "peer" answers hold a key.
 """
 
@@ -42,11 +45,16 @@ class KeyBroker:
     """Answers broker requests from the SA database; ``initiate`` sets up SAs on demand."""
 
     def __init__(
-        self, database: SaDatabase, clock: Callable[[], float], initiate: Initiate | None = None
+        self,
+        database: SaDatabase,
+        clock: Callable[[], float],
+        initiate: Initiate | None = None,
+        half_open: Callable[[], int] | None = None,
     ) -> None:
         self._database = database
         self._clock = clock
         self._initiate = initiate
+        self._half_open = half_open
 
     async def answer(self, line: bytes) -> dict[str, Any]:
         """The answer to one request line."""
@@ -64,24 +72,30 @@ class KeyBroker:
         op = request["op"]
         if op == "status":
             now = self._clock()
-            return {"ok": True, "sas": [describe(sa, now) for sa in self._database.all()]}
+            sas = [describe(sa, now) for sa in self._database.all()]
+            answer: dict[str, Any] = {"ok": True, "sas": sas}
+            if self._half_open is not None:
+                answer["half_open"] = self._half_open()
+            return answer
         if op == "key":
             sa = self._database.by_spis(
                 bytes.fromhex(request["spi_i"]), bytes.fromhex(request["spi_r"])
             )
-        elif op == "peer":
-            sa = await self._for_peer(str(request["host"]), bool(request.get("initiate", False)))
-        else:
-            raise ValueError(f"unknown op {op!r}")
+            return self._key_answer(sa)
+        if op == "peer":
+            return await self._for_peer(str(request["host"]), bool(request.get("initiate", False)))
+        raise ValueError(f"unknown op {op!r}")
+
+    def _key_answer(self, sa: IkeSa | None, **extra: bool) -> dict[str, Any]:
         if sa is None:
             return {"ok": False, "error": "no such IKE SA"}
-        return {"ok": True, **describe(sa, self._clock()), "key": sa.ippm_key.hex()}
+        return {"ok": True, **describe(sa, self._clock()), **extra, "key": sa.ippm_key.hex()}
 
-    async def _for_peer(self, host: str, initiate: bool) -> IkeSa | None:
+    async def _for_peer(self, host: str, initiate: bool) -> dict[str, Any]:
         sa = self._database.by_peer(host)
         if sa is None and initiate and self._initiate is not None:
-            return await self._initiate(host)
-        return sa
+            return self._key_answer(await self._initiate(host), initiated=True)
+        return self._key_answer(sa, initiated=False)
 
 
 async def serve(broker: KeyBroker, path: Path) -> asyncio.Server:

@@ -21,6 +21,8 @@ Example (the full reference is docs/IKE.md)::
     lifetime = 15840               # seconds: delete it then if rekeying failed
     cookie_threshold = 64          # half-open SAs before we demand COOKIEs (RFC 7296 §2.6)
     max_half_open = 1024           # half-open SAs we keep at most
+    cookie_threshold_per_source = 4   # the same, from one IPv4 address or IPv6 /64 ...
+    max_half_open_per_source = 16     # ... (docs/IKE.md: "Half-open SAs under a flood")
 
     [[peers]]
     id = "fqdn:init.ippm.test"
@@ -32,7 +34,7 @@ Example (the full reference is docs/IKE.md)::
 
 import ipaddress
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +47,20 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from otwamp.errors import ConfigError, ProtocolError
+from otwamp.files import MissingFileError, read_bounded, read_text_bounded
+from otwamp.ike.admission import HalfOpenLimits
 from otwamp.ike.crypto.signature import PrivateKey
 from otwamp.ike.framing import IKE_PORT
 from otwamp.ike.policy import Policy
 from otwamp.ike.proposal import Suite
 from otwamp.ike.registry import IdType
 from otwamp.ike.sa import Address
+from otwamp.ike.timers import DEFAULT_REKEY_TIME, LIFETIME_MARGIN, Lifetimes
 from otwamp.ike.trust import Credentials, TrustStore
 from otwamp.ike.wire.identity import Identity
 
 DEFAULT_PROPOSALS = ("aes128-sha256-x25519", "aes256-sha384-ecp384", "aes128gcm16-prfsha256-ecp256")
 DEFAULT_BROKER = Path("/run/otwamp/ike.sock")
-DEFAULT_REKEY_TIME = 14_400.0  # 4 h, strongSwan's default rekey_time for IKE SAs
-LIFETIME_MARGIN = 1.1  # lifetime = 110 % of rekey_time unless set (strongSwan's over_time)
 _LOCAL_KEYS = {
     "address",
     "port",
@@ -72,27 +75,12 @@ _LOCAL_KEYS = {
     "lifetime",
     "cookie_threshold",
     "max_half_open",
+    "cookie_threshold_per_source",
+    "max_half_open_per_source",
 }
 _PEER_KEYS = {"id", "address", "port", "psk", "psk_file", "initiate"}
 
-
-@dataclass(frozen=True)
-class Lifetimes:
-    """When an IKE SA is rekeyed and when it ends if rekeying failed (seconds after set-up).
-
-    Each SA rekeys at a random point of the last ``jitter`` seconds before ``rekey_time``, so
-    that two peers with the same settings rarely start a rekey at once (RFC 7296 §2.8.1).
-    """
-
-    rekey_time: float = DEFAULT_REKEY_TIME
-    lifetime: float = DEFAULT_REKEY_TIME * LIFETIME_MARGIN
-    jitter: float = DEFAULT_REKEY_TIME * 0.1
-
-    def __post_init__(self) -> None:
-        if not 0 < self.rekey_time <= self.lifetime:
-            raise ValueError("rekey_time must be positive and at most lifetime")
-        if not 0 <= self.jitter < self.rekey_time:
-            raise ValueError("jitter must be at least 0 and less than rekey_time")
+CONFIG_LIMIT = 1 << 20  # octets of a configuration or PEM file: far beyond real ones
 
 
 @dataclass(frozen=True)
@@ -112,9 +100,8 @@ class DaemonConfig:
     local: Address
     peers: tuple[PeerConfig, ...]
     broker: Path | None
-    cookie_threshold: int
-    max_half_open: int
-    lifetimes: Lifetimes = Lifetimes()
+    half_open: HalfOpenLimits = field(default_factory=HalfOpenLimits)
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
 
 
 def parse_identity(text: str) -> Identity:
@@ -147,11 +134,9 @@ def _bare_identity(text: str) -> Identity:
 def load(path: Path) -> DaemonConfig:
     """Read and check a configuration file; problems raise ConfigError naming file and key."""
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+        text = read_text_bounded(path, CONFIG_LIMIT, "IKE configuration file")
+    except MissingFileError:
+        raise ConfigError(f"{path}: cannot read: No such file or directory") from None
     try:
         return _build(tomllib.loads(text), path.absolute().parent)
     except tomllib.TOMLDecodeError as error:
@@ -201,10 +186,26 @@ def _build(document: dict[str, Any], base: Path) -> DaemonConfig:
         (_address(local, "local", "0.0.0.0"), _port(local, "local")),
         tuple(peers),
         None if broker is None else base / broker,
-        _integer(local, "local", "cookie_threshold", 64),
-        _integer(local, "local", "max_half_open", 1024),
+        _half_open(local),
         _lifetimes(local),
     )
+
+
+def _half_open(local: dict[str, Any]) -> HalfOpenLimits:
+    defaults = HalfOpenLimits()
+    counts = {
+        key: _integer(local, "local", key, getattr(defaults, key))
+        for key in (
+            "cookie_threshold",
+            "max_half_open",
+            "cookie_threshold_per_source",
+            "max_half_open_per_source",
+        )
+    }
+    try:
+        return HalfOpenLimits(**counts)
+    except ValueError as error:
+        raise ConfigError(f"local: {error}") from None
 
 
 def _lifetimes(local: dict[str, Any]) -> Lifetimes:
@@ -309,9 +310,11 @@ def _certificate(base: Path, key: str, name: str) -> x509.Certificate:
 
 def _read(base: Path, table: str, key: str, name: str) -> bytes:
     try:
-        return (base / name).read_bytes()
-    except OSError as error:
-        raise ConfigError(f"{table}.{key}: cannot read {name}: {error.strerror}") from None
+        return read_bounded(base / name, CONFIG_LIMIT, "file")
+    except MissingFileError:
+        raise ConfigError(f"{table}.{key}: cannot read {name}: No such file") from None
+    except ConfigError as error:
+        raise ConfigError(f"{table}.{key}: cannot read {name}: {error}") from None
 
 
 def _suite(text: object) -> Suite:

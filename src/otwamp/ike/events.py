@@ -22,10 +22,11 @@ class Failed:
 
 @dataclass(frozen=True)
 class Deleted:
-    """The IKE SA is gone: deleted by either end (RFC 7296 §1.4.1)."""
+    """The IKE SA is gone: deleted by either end (RFC 7296 §1.4.1), or given up; ``why`` says."""
 
     spi_i: bytes
     spi_r: bytes
+    why: str = "deleted"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,21 @@ class Redundant:
     sa: IkeSa
 
 
-Event = Established | Failed | Deleted | Rekeyed | RekeyFailed | Redundant
+@dataclass(frozen=True)
+class TimedOut:
+    """Our request went unanswered until its deadline despite retransmissions (RFC 7296 §2.1)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """A half-open handshake saw no IKE_AUTH in time; its state is dropped (RFC 7296 §2.6)."""
+
+    reason: str
+
+
+Event = Established | Failed | Deleted | Rekeyed | RekeyFailed | Redundant | TimedOut | Abandoned
 
 
 @dataclass(frozen=True)
@@ -64,3 +79,7 @@ class Output:
 
     datagrams: tuple[bytes, ...] = ()
     events: tuple[Event, ...] = ()
+
+    def __add__(self, other: "Output") -> "Output":
+        """This output, then ``other``."""
+        return Output(self.datagrams + other.datagrams, self.events + other.events)

@@ -1,4 +1,9 @@
-"""The IKE SA initiator: IKE_SA_INIT, then a childless PSK IKE_AUTH (RFC 7296 §1.2, RFC 6023)."""
+"""The IKE SA initiator: IKE_SA_INIT, then IKE_AUTH without a Child SA.
+
+IKE_SA_INIT (RFC 7296 §1.2) answers a COOKIE (§2.6) or INVALID_KE_PAYLOAD (§1.2) by
+retrying; IKE_AUTH is childless (RFC 6023) and authenticated by a PSK (RFC 7296 §2.15) or
+by certificates with digital signatures (RFC 7427), whichever the policy holds.
+"""
 
 from enum import Enum, auto
 
@@ -18,6 +23,7 @@ from otwamp.ike.proposal import Suite
 from otwamp.ike.registry import ExchangeType, NotifyType, notify_name
 from otwamp.ike.sa import Address
 from otwamp.ike.session import IkeSession
+from otwamp.ike.timers import EXCHANGE_TIMEOUT, Retransmission
 from otwamp.ike.wire.identity import Identity, IdInitiator, IdResponder
 from otwamp.ike.wire.message import Message, Payload
 from otwamp.ike.wire.payloads import Authentication, KeyExchange, Nonce, Notify
@@ -59,16 +65,49 @@ class Initiator:
         self._handshake: Handshake | None = None
         self.state = InitiatorState.INIT_SENT
         self.session: IkeSession | None = None
-        # The request a driver retransmits until its response arrives (RFC 7296 §2.1).
+        # The request we retransmit until its response arrives (RFC 7296 §2.1).
         self.pending_request: bytes | None = None
+        self._retransmission: Retransmission | None = None
+
+    @property
+    def peer(self) -> Address:
+        """The responder's address."""
+        return self._peer
 
     @property
     def spi_i(self) -> bytes:
         """Our SPI, which names this IKE SA from the start (RFC 7296 §2.6)."""
         return self._spi_i
 
-    def start(self) -> bytes:
-        """The IKE_SA_INIT request; call again to retransmit (RFC 7296 §1.2, §2.1)."""
+    def start(self, now: float, timeout: float = EXCHANGE_TIMEOUT) -> bytes:
+        """The IKE_SA_INIT request (RFC 7296 §1.2); the SA fails unless up within ``timeout``."""
+        self._retransmission = Retransmission(now, now + timeout)
+        return self._init_request(now)
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` is next due, or None."""
+        if self.session is not None:
+            return self.session.get_timer()
+        return None if self._retransmission is None else self._retransmission.get_timer()
+
+    def handle_timer(self, now: float) -> Output:
+        """Resend the outstanding request (RFC 7296 §2.1), or fail at the deadline."""
+        if self.session is not None:
+            return self.session.handle_timer(now)
+        timer = self._retransmission
+        if timer is None or now < timer.get_timer():
+            return Output()
+        if now >= timer.deadline:
+            peer = f"{self._peer[0]}:{self._peer[1]}"
+            return self._fail(f"no answer from {peer} within {timer.timeout:g} s")
+        if timer.resend_due(now) and self.pending_request is not None:
+            return Output((self.pending_request,))
+        return Output()
+
+    def _init_request(self, now: float) -> bytes:
+        """IKE_SA_INIT, again with a COOKIE or another group; resent on its own schedule."""
+        if self._retransmission is not None:
+            self._retransmission = self._retransmission.restarted(now)
         payloads: tuple[Payload, ...] = (
             SecurityAssociation(
                 tuple(s.proposal(i + 1) for i, s in enumerate(self._policy.suites))
@@ -92,19 +131,19 @@ class Initiator:
             return self.session.receive(data, now)
         response = _decode_response(data, self._spi_i)
         if self.state is InitiatorState.INIT_SENT and response.message_id == 0:
-            return self._on_init_response(response, data)
+            return self._on_init_response(response, data, now)
         if self.state is InitiatorState.AUTH_SENT and response.message_id == 1:
             return self._on_auth_response(data, now)
         raise ProtocolError("unexpected response", field="Message ID", section="RFC 7296 §2.2")
 
-    def _on_init_response(self, response: Message, data: bytes) -> Output:
+    def _on_init_response(self, response: Message, data: bytes, now: float) -> Output:
         cookie = response.notify(NotifyType.COOKIE)
         if cookie is not None:
             self._cookie = cookie
-            return Output((self.start(),))
+            return Output((self._init_request(now),))
         invalid_ke = response.notify(NotifyType.INVALID_KE_PAYLOAD)
         if invalid_ke is not None:
-            return self._retry_with_group(invalid_ke.dh_group)
+            return self._retry_with_group(invalid_ke.dh_group, now)
         error = response.error_notify()
         if error is not None:
             return self._fail(f"IKE_SA_INIT refused with {notify_name(error)}", error)
@@ -124,15 +163,17 @@ class Initiator:
         )
         self.state = InitiatorState.AUTH_SENT
         self.pending_request = self._auth_request(self._handshake, announced_hashes(response))
+        if self._retransmission is not None:
+            self._retransmission = self._retransmission.restarted(now)
         return Output((self.pending_request,))
 
-    def _retry_with_group(self, group: int) -> Output:
+    def _retry_with_group(self, group: int, now: float) -> Output:
         """RFC 7296 §1.2, §2.6.1: same SPIi, nonce and cookie, new KE in the wanted group."""
         offered = {s.dh_group for s in self._policy.suites}
         if group not in offered or group == self._dh.group:
             return self._fail(f"responder wants group {group}", NotifyType.INVALID_KE_PAYLOAD)
         self._dh = dh.generate(group, self._random)
-        return Output((self.start(),))
+        return Output((self._init_request(now),))
 
     def _auth_request(self, handshake: Handshake, peer_hashes: tuple[int, ...]) -> bytes:
         policy = self._policy
@@ -184,12 +225,12 @@ class Initiator:
         )
         self.session = IkeSession.after_auth(handshake.sa, sa, self._policy.suites, self._random)
         self.state = InitiatorState.ESTABLISHED
-        self.pending_request = None
+        self.pending_request = self._retransmission = None
         return Output(events=(Established(sa),))
 
     def _fail(self, reason: str, notify_type: int | None = None) -> Output:
         self.state = InitiatorState.FAILED
-        self.pending_request = None
+        self.pending_request = self._retransmission = None
         return Output(events=(Failed(reason, notify_type),))
 
 

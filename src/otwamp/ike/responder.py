@@ -1,4 +1,9 @@
-"""The IKE SA responder: IKE_SA_INIT with cookies, then a childless PSK IKE_AUTH (RFC 7296 §1.2)."""
+"""The IKE SA responder: IKE_SA_INIT with cookies, then IKE_AUTH without a Child SA.
+
+IKE_SA_INIT (RFC 7296 §1.2) may demand a COOKIE (§2.6) or another DH group (§1.2); IKE_AUTH
+declines any Child SA (RFC 6023) and authenticates the peer by PSK (RFC 7296 §2.15) or by
+certificate signature (RFC 7427).
+"""
 
 from enum import Enum, auto
 
@@ -12,13 +17,14 @@ from otwamp.ike.authentication import (
 from otwamp.ike.cookies import CookieGuard
 from otwamp.ike.crypto import dh
 from otwamp.ike.crypto.entropy import RandomSource, system_random
-from otwamp.ike.events import Established, Failed, Output
+from otwamp.ike.events import Abandoned, Established, Failed, Output
 from otwamp.ike.handshake import NONCE_LEN, SPI_LEN, Handshake, header_flags
 from otwamp.ike.policy import Policy
 from otwamp.ike.proposal import Suite, choose
 from otwamp.ike.registry import ExchangeType, HeaderFlag, NotifyType
 from otwamp.ike.sa import Address
 from otwamp.ike.session import IkeSession
+from otwamp.ike.timers import HALF_OPEN_LIFETIME
 from otwamp.ike.wire.identity import Identity, IdInitiator, IdResponder
 from otwamp.ike.wire.message import Message, Payload
 from otwamp.ike.wire.payloads import KeyExchange, Nonce, Notify
@@ -54,12 +60,33 @@ class Responder:
         self._peer_hashes: tuple[int, ...] = ()
         self.state = ResponderState.IDLE
         self.session: IkeSession | None = None
+        self._born: float | None = None  # when the first IKE_SA_INIT arrived
+
+    def get_timer(self) -> float | None:
+        """When ``handle_timer`` is next due (the half-open state's end), or None."""
+        if self.session is not None:
+            return self.session.get_timer()
+        if self._born is None or self.state not in (ResponderState.IDLE, ResponderState.INIT_DONE):
+            return None
+        return self._born + HALF_OPEN_LIFETIME
+
+    def handle_timer(self, now: float) -> Output:
+        """Give up a handshake still half-open after HALF_OPEN_LIFETIME (RFC 7296 §2.6)."""
+        if self.session is not None:
+            return self.session.handle_timer(now)
+        expiry = self.get_timer()
+        if expiry is None or now < expiry:
+            return Output()
+        self.state = ResponderState.FAILED
+        return Output(events=(Abandoned(f"no IKE_AUTH within {HALF_OPEN_LIFETIME:g} s"),))
 
     def receive(self, data: bytes, now: float) -> Output:
         """Handle a datagram from the initiator; ProtocolError means "drop it"."""
         if self.session is not None:
             return self.session.receive(data, now)
         request = Message.decode(data)
+        if self._born is None:
+            self._born = now
         if request.is_response or HeaderFlag.INITIATOR not in request.flags:
             raise ProtocolError(
                 "not a request from an initiator", field="Flags", section="RFC 7296 §3.1"

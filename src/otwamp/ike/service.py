@@ -21,11 +21,12 @@ class IkeService:
         self.daemon = IkeDaemon(
             config.policy,
             config.local,
-            cookie_threshold=config.cookie_threshold,
-            max_half_open=config.max_half_open,
+            limits=config.half_open,
             lifetimes=config.lifetimes,
         )
-        self.broker = KeyBroker(self.daemon.database, time.time, self.initiate)
+        self.broker = KeyBroker(
+            self.daemon.database, time.time, self.initiate, lambda: self.daemon.endpoint.half_open
+        )
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
