@@ -11,17 +11,19 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from otwamp.control.security import client_setup, server_setup
 from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.errors import KeySourceError
-from otwamp.keys.ikev2 import IkeClientKeys, IkeServerKeys, Policy, SaKey
-from otwamp.keys.source import Credentials
+from otwamp.keys.ikev2 import IkeClientKeys, IkeServerKeys, PeerSa, Policy, SaKey
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.wire.registry import TwampMode
 from otwamp.wire.setup import ServerGreeting
 
@@ -45,19 +47,24 @@ class FakeLookup:
     failure: Exception | None = None
     asked: list[tuple[object, ...]] = field(default_factory=list)
 
-    def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
+    async def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
         self.asked.append(("by_spis", spi_i, spi_r))
         return next((sa for sa in self.sas if (sa.spi_i, sa.spi_r) == (spi_i, spi_r)), None)
 
-    async def for_peer(self, host: str, initiate: bool) -> SaKey | None:
+    async def for_peer(self, host: str, initiate: bool) -> PeerSa | None:
         self.asked.append(("for_peer", host, initiate))
         if self.failure is not None:
             raise self.failure
         found = next((sa for sa in self.sas if sa.peer == host), None)
         if found is None and initiate and self.can_initiate is not None:
             self.sas.append(self.can_initiate)
-            return self.can_initiate
-        return found
+            return PeerSa(self.can_initiate, initiated=True)
+        return None if found is None else PeerSa(found)
+
+
+def server_secret(keys: IkeServerKeys, key_id: bytes, peer: str) -> Credentials | None:
+    """The server's lookup, run to completion."""
+    return asyncio.run(keys.server_secret(key_id, peer))
 
 
 @dataclass
@@ -65,12 +72,14 @@ class FakeFallback:
     """A pass-phrase client key source."""
 
     calls: list[str] = field(default_factory=list)
-    name: str = "passphrase"
+    name: KeySourceKind = KeySourceKind.PASSPHRASE
     ikev2_derived: bool = False
 
     async def credentials_for(self, server: str) -> Credentials:
         self.calls.append(server)
-        return Credentials(b"alice".ljust(80, b"\0"), b"pass phrase", "passphrase", "alice")
+        return Credentials(
+            b"alice".ljust(80, b"\0"), b"pass phrase", KeySourceKind.PASSPHRASE, "alice"
+        )
 
 
 # --- SaKey and the KeyID of D4 --------------------------------------------------------------
@@ -82,7 +91,7 @@ def test_credentials_key_id_is_spis_then_64_zeros():
     assert credentials.key_id[:8] == SPI_I and credentials.key_id[8:16] == SPI_R
     assert credentials.key_id[16:] == bytes(64)
     assert credentials.secret == KEY
-    assert credentials.source == "ikev2"
+    assert credentials.source is KeySourceKind.IKEV2 and credentials.source == "ikev2"
     assert credentials.label == "SPIi=0123456789abcdef SPIr=fedcba9876543210"
     assert SA.label == credentials.label
 
@@ -99,8 +108,8 @@ def test_no_key_in_reprs():
 def test_server_finds_the_sa_of_the_key_id():
     lookup = FakeLookup([SA])
     keys = IkeServerKeys(lookup)
-    assert (keys.name, keys.ikev2_derived, keys.check_peer) == ("ikev2", True, True)
-    credentials = keys.server_secret(SA.credentials().key_id, "192.0.2.1")
+    assert (keys.name, keys.ikev2_derived, keys.check_peer) == (KeySourceKind.IKEV2, True, True)
+    credentials = server_secret(keys, SA.credentials().key_id, "192.0.2.1")
     assert credentials == SA.credentials()
     assert lookup.asked == [("by_spis", SPI_I, SPI_R)]
 
@@ -112,7 +121,7 @@ def test_server_finds_the_sa_of_the_key_id():
 )
 def test_server_ignores_key_id_octets_16_to_79(tail):
     lookup = FakeLookup([SA])
-    credentials = IkeServerKeys(lookup).server_secret(SPI_I + SPI_R + tail, "192.0.2.1")
+    credentials = server_secret(IkeServerKeys(lookup), SPI_I + SPI_R + tail, "192.0.2.1")
     assert credentials is not None and credentials.secret == KEY
     assert lookup.asked == [("by_spis", SPI_I, SPI_R)]
 
@@ -129,14 +138,14 @@ def test_server_ignores_key_id_octets_16_to_79(tail):
 )
 def test_server_unknown_spis_is_none(key_id):
     lookup = FakeLookup([SA])
-    assert IkeServerKeys(lookup).server_secret(key_id, "192.0.2.1") is None
+    assert server_secret(IkeServerKeys(lookup), key_id, "192.0.2.1") is None
     assert lookup.asked == [("by_spis", key_id[:8], key_id[8:16])]
 
 
 @pytest.mark.parametrize("peer", ["192.0.2.2", "198.51.100.1", "::ffff:192.0.2.2", "2001:db8::1"])
 def test_server_refuses_the_sa_of_another_peer(peer):
     with pytest.raises(KeySourceError) as caught:
-        IkeServerKeys(FakeLookup([SA])).server_secret(SA.credentials().key_id, peer)
+        server_secret(IkeServerKeys(FakeLookup([SA])), SA.credentials().key_id, peer)
     message = str(caught.value)
     assert SA.label in message and "192.0.2.1" in message and peer in message
     no_key_in(message)
@@ -145,21 +154,21 @@ def test_server_refuses_the_sa_of_another_peer(peer):
 
 def test_server_peer_check_off_accepts_another_peer():
     keys = IkeServerKeys(FakeLookup([SA]), check_peer=False)
-    credentials = keys.server_secret(SA.credentials().key_id, "203.0.113.9")
+    credentials = server_secret(keys, SA.credentials().key_id, "203.0.113.9")
     assert credentials is not None and credentials.secret == KEY
 
 
 def test_server_peer_check_ipv6():
     sa = SaKey(SPI_I, SPI_R, "2001:db8::7", KEY)
     keys = IkeServerKeys(FakeLookup([sa]))
-    assert keys.server_secret(sa.credentials().key_id, "2001:db8::7") is not None
+    assert server_secret(keys, sa.credentials().key_id, "2001:db8::7") is not None
     with pytest.raises(KeySourceError):
-        keys.server_secret(sa.credentials().key_id, "2001:db8::8")
+        server_secret(keys, sa.credentials().key_id, "2001:db8::8")
 
 
 def test_server_peer_check_ipv4_mapped():
     sa = SaKey(SPI_I, SPI_R, "::ffff:192.0.2.1", KEY)
-    assert IkeServerKeys(FakeLookup([sa])).server_secret(sa.credentials().key_id, "192.0.2.1")
+    assert server_secret(IkeServerKeys(FakeLookup([sa])), sa.credentials().key_id, "192.0.2.1")
 
 
 def test_server_and_client_agree_on_the_secret_key():
@@ -174,7 +183,7 @@ def test_server_and_client_agree_on_the_secret_key():
     )
     assert response.mode == 0x82
     assert response.key_id == SPI_I + SPI_R + bytes(64)
-    theirs = IkeServerKeys(FakeLookup([SA])).server_secret(response.key_id, "192.0.2.1")
+    theirs = server_secret(IkeServerKeys(FakeLookup([SA])), response.key_id, "192.0.2.1")
     assert theirs is not None
     server_channels, _ = server_setup(greeting, response, theirs, os.urandom(16))
     assert server_channels.keys == channels.keys
@@ -191,13 +200,18 @@ def test_policy_initiate_sets_up_an_sa_and_logs_it(caplog):
         credentials = asyncio.run(keys.credentials_for("192.0.2.1"))
     assert credentials == SA.credentials()
     assert lookup.asked == [("for_peer", "192.0.2.1", True)]
-    assert f"using IKE SA {SA.label} with 192.0.2.1" in caplog.text
+    [record] = [r for r in caplog.records if r.name == "otwamp.keys"]
+    assert record.levelno == logging.INFO
+    assert f"using IKE SA {SA.label} with 192.0.2.1" in record.getMessage()
     no_key_in(caplog.text)
 
 
-def test_policy_initiate_uses_an_existing_sa():
+def test_policy_initiate_uses_an_existing_sa_without_a_log_line(caplog):
     lookup = FakeLookup([SA])
-    assert asyncio.run(IkeClientKeys(lookup).credentials_for("192.0.2.1")).secret == KEY
+    with caplog.at_level(logging.DEBUG, logger="otwamp.keys"):
+        assert asyncio.run(IkeClientKeys(lookup).credentials_for("192.0.2.1")).secret == KEY
+    assert lookup.asked == [("for_peer", "192.0.2.1", True)]
+    assert [r for r in caplog.records if r.name == "otwamp.keys"] == []
 
 
 def test_policy_initiate_that_fails():
@@ -280,22 +294,16 @@ def test_no_key_in_client_errors(policy):
 # --- BrokerLookup against a fake key broker --------------------------------------------------
 
 
-Answers = dict[str, dict[str, object]]
+@dataclass
+class FakeBroker:
+    """A one-answer-per-line UNIX socket server in a thread; ``answers`` maps ops to answers."""
 
+    path: Path
+    answers: dict[str, dict[str, object]] = field(default_factory=dict)
+    requests: list[dict[str, object]] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each answer
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[Path, Answers, list[dict[str, object]]]]:
-    """A one-answer-per-line UNIX socket server; ``broker.answers`` maps ops to answers."""
-    path = tmp_path / "broker.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
-    server.settimeout(0.05)
-    answers: Answers = {}
-    requests: list[dict[str, object]] = []
-    stop = threading.Event()
-
-    def serve() -> None:
+    def serve(self, server: socket.socket, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
@@ -304,47 +312,114 @@ def broker(tmp_path: Path) -> Iterator[tuple[Path, Answers, list[dict[str, objec
             except OSError:
                 return
             conn.settimeout(5)
-            with conn, conn.makefile("rwb") as stream:
-                for line in stream:
-                    request = json.loads(line)
-                    requests.append(request)
-                    stream.write(json.dumps(answers[request["op"]]).encode() + b"\n")
-                    stream.flush()
+            try:
+                with conn, conn.makefile("rwb") as stream:
+                    self.answer(stream)
+            except OSError:
+                pass  # the client gave up first
 
-    thread = threading.Thread(target=serve, daemon=True)
+    def answer(self, stream: BinaryIO) -> None:
+        for line in stream:
+            request = json.loads(line)
+            self.requests.append(request)
+            time.sleep(self.delay)
+            stream.write(json.dumps(self.answers[str(request["op"])]).encode() + b"\n")
+            stream.flush()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[FakeBroker]:
+    """A fake key broker listening on tmp_path/broker.sock."""
+    fake = FakeBroker(tmp_path / "broker.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(fake.path))
+    server.listen()
+    server.settimeout(0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=fake.serve, args=(server, stop), daemon=True)
     thread.start()
-    yield path, answers, requests
+    yield fake
     stop.set()
-    thread.join(2)
+    thread.join(3)
     server.close()
 
 
-@pytest.mark.parametrize(("peer", "host"), [("192.0.2.1:500", "192.0.2.1"), ("::1:4500", "::1")])
-def test_broker_lookup_by_spis(broker, peer, host):
-    path, answers, requests = broker
-    answers["key"] = {
+def _key_answer(peer: str = "192.0.2.1:500", **extra: object) -> dict[str, object]:
+    return {
         "ok": True,
         "spi_i": SPI_I.hex(),
         "spi_r": SPI_R.hex(),
         "peer": peer,
         "key": KEY.hex(),
-    }
-    sa = BrokerLookup(path).by_spis(SPI_I, SPI_R)
+    } | extra
+
+
+@pytest.mark.parametrize(("peer", "host"), [("192.0.2.1:500", "192.0.2.1"), ("::1:4500", "::1")])
+def test_broker_lookup_by_spis(broker, peer, host):
+    broker.answers["key"] = _key_answer(peer)
+    sa = asyncio.run(BrokerLookup(broker.path).by_spis(SPI_I, SPI_R))
     assert sa == SaKey(SPI_I, SPI_R, host, KEY)
-    assert requests == [{"op": "key", "spi_i": SPI_I.hex(), "spi_r": SPI_R.hex()}]
+    assert broker.requests == [{"op": "key", "spi_i": SPI_I.hex(), "spi_r": SPI_R.hex()}]
     # The server side: an IPv6 peer's SA is the one of a control connection from ::1.
     if host == "::1":
-        assert IkeServerKeys(BrokerLookup(path)).server_secret(sa.credentials().key_id, "::1")
+        assert server_secret(
+            IkeServerKeys(BrokerLookup(broker.path)), sa.credentials().key_id, "::1"
+        )
+
+
+@pytest.mark.parametrize("initiated", [True, False])
+def test_broker_lookup_for_peer_tells_whether_the_daemon_initiated(broker, initiated):
+    broker.answers["peer"] = _key_answer(initiated=initiated)
+    found = asyncio.run(BrokerLookup(broker.path).for_peer("192.0.2.1", True))
+    assert found == PeerSa(SaKey(SPI_I, SPI_R, "192.0.2.1", KEY), initiated)
 
 
 def test_broker_lookup_unknown_and_absent(broker, tmp_path):
-    path, answers, _ = broker
-    answers["key"] = {"ok": False, "error": "no such IKE SA"}
-    answers["peer"] = {"ok": False, "error": "no such IKE SA"}
-    assert BrokerLookup(path).by_spis(SPI_I, SPI_R) is None
-    assert asyncio.run(BrokerLookup(path).for_peer("192.0.2.1", False)) is None
+    broker.answers["key"] = {"ok": False, "error": "no such IKE SA"}
+    broker.answers["peer"] = {"ok": False, "error": "no such IKE SA"}
+    assert asyncio.run(BrokerLookup(broker.path).by_spis(SPI_I, SPI_R)) is None
+    assert asyncio.run(BrokerLookup(broker.path).for_peer("192.0.2.1", False)) is None
     absent = BrokerLookup(tmp_path / "absent.sock")
-    with pytest.raises(KeySourceError, match=r"absent\.sock"):
-        absent.by_spis(SPI_I, SPI_R)
+    with pytest.raises(KeySourceError, match=r"no answer from the IKE key broker at .*absent"):
+        asyncio.run(absent.by_spis(SPI_I, SPI_R))
     with pytest.raises(KeySourceError, match="no IKE daemon answers"):
         asyncio.run(absent.for_peer("192.0.2.1", True))
+
+
+def test_a_slow_broker_does_not_stall_the_event_loop(broker):
+    """The server's key lookup is awaited: other coroutines run while the broker thinks."""
+    broker.answers["key"] = _key_answer()
+    broker.delay = 1.0
+    keys = IkeServerKeys(BrokerLookup(broker.path))
+
+    async def ticker(lags: list[float]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            lags.append(loop.time() - before - 0.01)
+
+    async def scenario() -> tuple[Credentials | None, float, list[float]]:
+        lags: list[float] = []
+        ticking = asyncio.create_task(ticker(lags))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        credentials = await keys.server_secret(SA.credentials().key_id, "192.0.2.1")
+        took = time.monotonic() - started
+        ticking.cancel()
+        return credentials, took, lags
+
+    credentials, took, lags = asyncio.run(scenario())
+    assert credentials == SA.credentials()
+    assert took >= 0.95  # the answer really came a second later ...
+    assert len(lags) >= 40 and max(lags) < 0.05  # ... and the loop kept running meanwhile
+
+
+def test_a_broker_slower_than_the_timeout_is_a_key_source_error(broker):
+    broker.answers["key"] = _key_answer()
+    broker.delay = 1.0
+    lookup = BrokerLookup(broker.path, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(KeySourceError, match=r"broker\.sock did not answer within 0\.2 s"):
+        asyncio.run(lookup.by_spis(SPI_I, SPI_R))
+    assert time.monotonic() - started < 0.9

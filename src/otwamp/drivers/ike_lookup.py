@@ -1,7 +1,6 @@
 """Where the RFC 7717 key source finds IKE SAs: in process, or at the key broker (D7)."""
 
-import json
-import socket
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from otwamp.ike.broker import query
 from otwamp.ike.errors import NegotiationError
 from otwamp.ike.sa import IkeSa
 from otwamp.ike.service import IkeService
-from otwamp.keys.ikev2 import SaKey
+from otwamp.keys.ikev2 import PeerSa, SaKey
 
 BROKER_TIMEOUT = 2.0  # seconds for a key lookup on the broker socket
 
@@ -26,20 +25,23 @@ class EmbeddedLookup:
 
     service: IkeService
 
-    def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
+    async def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
         """The SA a KeyID names, or None."""
         sa = self.service.daemon.database.by_spis(spi_i, spi_r)
         return None if sa is None else _from_sa(sa)
 
-    async def for_peer(self, host: str, initiate: bool) -> SaKey | None:
+    async def for_peer(self, host: str, initiate: bool) -> PeerSa | None:
         """The newest SA with ``host``; with ``initiate``, one is set up if there is none."""
         sa = self.service.daemon.database.by_peer(host)
-        if sa is None and initiate:
-            try:
-                sa = await self.service.initiate(host)
-            except NegotiationError as exc:
-                raise KeySourceError(f"could not set up an IKE SA with {host}: {exc}") from None
-        return None if sa is None else _from_sa(sa)
+        if sa is not None:
+            return PeerSa(_from_sa(sa))
+        if not initiate:
+            return None
+        try:
+            sa = await self.service.initiate(host)
+        except NegotiationError as exc:
+            raise KeySourceError(f"could not set up an IKE SA with {host}: {exc}") from None
+        return PeerSa(_from_sa(sa), initiated=True)
 
 
 @dataclass(slots=True)
@@ -47,41 +49,51 @@ class BrokerLookup:
     """SAs of an ``otwamp ike`` daemon, through its key broker socket (D7)."""
 
     path: Path
+    timeout: float = BROKER_TIMEOUT  # for "key"; "peer" may wait for a whole IKE set-up
 
-    def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
-        """The SA a KeyID names, or None (a short, blocking local query)."""
-        return self._key(self._blocking({"op": "key", "spi_i": spi_i.hex(), "spi_r": spi_r.hex()}))
+    async def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
+        """The SA a KeyID names, or None; KeySourceError if the broker does not answer in time."""
+        request = {"op": "key", "spi_i": spi_i.hex(), "spi_r": spi_r.hex()}
+        answer = await self._ask(request, self.timeout, "no answer from the IKE key broker at")
+        return None if answer is None else answer.sa
 
-    async def for_peer(self, host: str, initiate: bool) -> SaKey | None:
+    async def for_peer(self, host: str, initiate: bool) -> PeerSa | None:
         """The newest SA with ``host``, set up by the daemon first if ``initiate``."""
+        request = {"op": "peer", "host": host, "initiate": initiate}
+        return await self._ask(request, None, "no IKE daemon answers on")
+
+    async def _ask(
+        self, request: dict[str, Any], timeout: float | None, unreachable: str
+    ) -> PeerSa | None:
+        """The broker's answer; ``unreachable`` begins the message when there is none."""
         try:
-            answer = await query(self.path, {"op": "peer", "host": host, "initiate": initiate})
+            answer = await asyncio.wait_for(query(self.path, request), timeout)
+        except TimeoutError:
+            raise KeySourceError(
+                f"the IKE key broker at {self.path} did not answer within {timeout} s"
+            ) from None
         except OSError as exc:
+            raise KeySourceError(f"{unreachable} {self.path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
             raise KeySourceError(
-                f"no IKE daemon answers on {self.path}: {exc.strerror or exc}"
+                f"bad answer from the IKE key broker at {self.path}: {exc}"
             ) from None
-        return self._key(answer)
+        return _peer_sa(answer)
 
-    def _blocking(self, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(BROKER_TIMEOUT)
-                sock.connect(str(self.path))
-                sock.sendall(json.dumps(request).encode() + b"\n")
-                answer: dict[str, Any] = json.loads(sock.makefile("rb").readline())
-        except (OSError, ValueError) as exc:
-            raise KeySourceError(
-                f"no answer from the IKE key broker at {self.path}: {exc}"
-            ) from None
-        return answer
 
-    @staticmethod
-    def _key(answer: dict[str, Any]) -> SaKey | None:
-        if not answer.get("ok"):
-            return None
-        return SaKey(
+def _peer_sa(answer: dict[str, Any]) -> PeerSa | None:
+    """The SA of a broker answer (``ike/broker.py``), or None when it has none."""
+    if not answer.get("ok"):
+        return None
+    try:
+        sa = SaKey(
             bytes.fromhex(answer["spi_i"]),
             bytes.fromhex(answer["spi_r"]),
             str(answer["peer"]).rsplit(":", 1)[0],
             bytes.fromhex(answer["key"]),
         )
+    except (KeyError, TypeError, ValueError):
+        raise KeySourceError(
+            "the IKE key broker's answer lacks the SA's SPIs, peer or key"
+        ) from None
+    return PeerSa(sa, initiated=bool(answer.get("initiated", False)))

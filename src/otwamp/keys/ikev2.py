@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from otwamp.errors import KeySourceError
-from otwamp.keys.source import ClientKeySource, Credentials
+from otwamp.keys.source import ClientKeySource, Credentials, KeySourceKind
 
 log = logging.getLogger("otwamp.keys")
 
@@ -38,17 +38,25 @@ class SaKey:
     def credentials(self) -> Credentials:
         """The KeyID of D4 and the secret of D2."""
         key_id = self.spi_i + self.spi_r + bytes(64)
-        return Credentials(key_id, self.key, "ikev2", self.label)
+        return Credentials(key_id, self.key, KeySourceKind.IKEV2, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSa:
+    """The SA with a peer, and whether the lookup set it up rather than found it."""
+
+    sa: SaKey
+    initiated: bool = False
 
 
 class SaLookup(Protocol):
     """Where IKE SAs are looked up."""
 
-    def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
+    async def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
         """The SA a KeyID names, or None."""
         ...
 
-    async def for_peer(self, host: str, initiate: bool) -> SaKey | None:
+    async def for_peer(self, host: str, initiate: bool) -> PeerSa | None:
         """The SA with the peer at ``host``, set up first if ``initiate``; None if none."""
         ...
 
@@ -59,16 +67,16 @@ class IkeServerKeys:
 
     lookup: SaLookup
     check_peer: bool = True  # D7: the SA's peer must be the control connection's source
-    name: str = "ikev2"
+    name: KeySourceKind = KeySourceKind.IKEV2
     ikev2_derived: bool = True
 
-    def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
+    async def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
         """The IPPM key of the SA in octets 0-15 of KeyID (16-79 ignored, D4).
 
         None when no SA has those SPIs; KeySourceError when it belongs to another peer.
         """
         spi_i, spi_r = key_id[:SPI_SIZE], key_id[SPI_SIZE : 2 * SPI_SIZE]
-        sa = self.lookup.by_spis(spi_i, spi_r)
+        sa = await self.lookup.by_spis(spi_i, spi_r)
         if sa is None:
             return None
         if self.check_peer and not same_host(sa.peer, peer):
@@ -106,7 +114,7 @@ class IkeClientKeys:
     lookup: SaLookup
     policy: Policy = Policy.INITIATE
     fallback: ClientKeySource | None = None  # the pass-phrase key of Policy.FALLBACK
-    name: str = "ikev2"
+    name: KeySourceKind = KeySourceKind.IKEV2
     ikev2_derived: bool = True
 
     async def credentials_for(self, server: str, derived_offered: bool = True) -> Credentials:
@@ -120,15 +128,15 @@ class IkeClientKeys:
             return await self._fall_back(server, why, self.policy is not Policy.REQUIRE)
         initiate = self.policy is Policy.INITIATE
         try:
-            sa = await self.lookup.for_peer(server, initiate)
+            found = await self.lookup.for_peer(server, initiate)
         except KeySourceError as exc:
             if self.policy is not Policy.FALLBACK:
                 raise
             return await self._fall_back(server, str(exc))
-        if sa is not None:
-            if initiate:
-                log.warning("using IKE SA %s with %s (RFC 7717)", sa.label, server)
-            return sa.credentials()
+        if found is not None:
+            if found.initiated:
+                log.info("using IKE SA %s with %s, set up now (RFC 7717)", found.sa.label, server)
+            return found.sa.credentials()
         return await self._fall_back(server, f"no IKE SA with {server}")
 
     async def _fall_back(self, server: str, why: str, allowed: bool = False) -> Credentials:

@@ -5,13 +5,20 @@ lines starting with ``#`` are ignored. The identity is the KeyID as UTF-8,
 1 to 80 octets; a pass-phrase MUST NOT contain newlines (RFC 4656 §3.1).
 """
 
+import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otwamp.errors import ConfigError, KeySourceError
-from otwamp.keys.source import Credentials
+from otwamp.files import MissingFileError, read_text_bounded, write_private
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.wire.setup import KEY_ID_SIZE, decode_key_id, encode_key_id
+
+PFS_LIMIT = 1 << 20  # about 7,000 identities with 32-octet pass-phrases
+EXPOSED = stat.S_IRGRP | stat.S_IROTH
+log = logging.getLogger("otwamp.keys")
 
 
 def check_identity(identity: str) -> None:
@@ -35,20 +42,18 @@ class PassphraseFile:
 
     path: Path
     entries: dict[str, bytes] = field(default_factory=dict, repr=False)
-    name: str = "passphrase"
+    name: KeySourceKind = KeySourceKind.PASSPHRASE
     ikev2_derived: bool = False
 
     @classmethod
     def load(cls, path: Path, missing_ok: bool = False) -> "PassphraseFile":
         """Read ``path``; a malformed line is a ConfigError naming its number."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            text = read_text_bounded(path, PFS_LIMIT, "pass-phrase file")
+        except MissingFileError:
             if missing_ok:
                 return cls(path)
-            raise ConfigError(f"{path}: no such pass-phrase file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
+            raise
         entries: dict[str, bytes] = {}
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -67,19 +72,22 @@ class PassphraseFile:
             entries[identity] = passphrase
         return cls(path, entries)
 
+    @classmethod
+    def load_server_keys(cls, path: Path) -> "PassphraseFile":
+        """Read a server's ``--keyfile``, warning when group or others can read it."""
+        keys = cls.load(path)
+        _warn_if_exposed(path)
+        return keys
+
     def save(self) -> None:
-        """Write the file atomically with mode 0600."""
+        """Replace the file atomically by a private one (0600, never wider than before)."""
         lines = "".join(
             f"{identity}\t{secret.hex()}\n" for identity, secret in sorted(self.entries.items())
         )
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(lines)
-        temporary.replace(self.path)
+        write_private(self.path, lines.encode("utf-8"))
 
-    def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
-        """The pass-phrase of the identity a KeyID names, or None."""
+    async def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
+        """The pass-phrase of the identity a KeyID names, or None (from memory, at once)."""
         identity = decode_key_id(key_id)
         secret = self.entries.get(identity)
         return None if secret is None else Credentials(key_id, secret, self.name, identity)
@@ -98,9 +106,21 @@ class IdentityKeys:
 
     file: PassphraseFile
     identity: str
-    name: str = "passphrase"
+    name: KeySourceKind = KeySourceKind.PASSPHRASE
     ikev2_derived: bool = False
 
     async def credentials_for(self, server: str, derived_offered: bool = True) -> Credentials:
         """The identity's KeyID and pass-phrase, whatever the server offers."""
         return self.file.identity_credentials(self.identity)
+
+
+def _warn_if_exposed(path: Path) -> None:
+    """Log a warning when others than the owner may read the pass-phrases in ``path``."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return  # just read; a file replaced since then is checked on the next load
+    if mode & EXPOSED:
+        log.warning(
+            "key file %s is readable by group/others (mode %04o); chmod 600 %s", path, mode, path
+        )

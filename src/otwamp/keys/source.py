@@ -6,8 +6,17 @@ A server asks "which shared secret belongs to this KeyID" and a client asks
 answer the same questions; the secret then goes through PBKDF2 either way.
 """
 
+import enum
 from dataclasses import dataclass, field
 from typing import Protocol
+
+
+class KeySourceKind(enum.StrEnum):
+    """Where a control connection's shared secret comes from, as reports name it."""
+
+    NONE = "none"  # open mode: no shared secret (RFC 4656 §3.1, RFC 5357 §3.1)
+    PASSPHRASE = "passphrase"  # a pass-phrase (RFC 4656 §3.1)
+    IKEV2 = "ikev2"  # prf(SK_d, "IPPM") of an IKE SA (RFC 7717 §5.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +25,7 @@ class Credentials:
 
     key_id: bytes
     secret: bytes = field(repr=False)
-    source: str  # "passphrase" or "ikev2", for reports
+    source: KeySourceKind
     label: str  # what an operator recognises: the identity, or the SPIs
 
 
@@ -24,8 +33,8 @@ class KeySource(Protocol):
     """The server's question: which secret does a client's KeyID name."""
 
     @property
-    def name(self) -> str:
-        """ "passphrase" or "ikev2"."""
+    def name(self) -> KeySourceKind:
+        """Which kind of key source this is."""
         ...
 
     @property
@@ -33,8 +42,8 @@ class KeySource(Protocol):
         """Whether the secret is prf(SK_d, "IPPM") (RFC 7717 §5.1): sets the Mode bit of D3."""
         ...
 
-    def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
-        """The secret for a client's KeyID, or None when unknown."""
+    async def server_secret(self, key_id: bytes, peer: str) -> Credentials | None:
+        """The secret for a client's KeyID, or None when unknown; never blocks the loop."""
         ...
 
 
@@ -42,8 +51,8 @@ class ClientKeySource(Protocol):
     """The client's question: which KeyID and secret to use towards a server."""
 
     @property
-    def name(self) -> str:
-        """ "passphrase" or "ikev2"."""
+    def name(self) -> KeySourceKind:
+        """Which kind of key source this is."""
         ...
 
     @property
