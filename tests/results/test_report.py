@@ -53,23 +53,17 @@ def test_json_shape(session: TwampSessionRecord) -> None:
     assert doc["sid"] == "7f000001eeacd947a841893771f2517f"
     assert doc["completed"] is True
     packets = doc["packets"]
-    assert set(packets) == {
-        "sent",
-        "received",
-        "lost",
-        "duplicates",
-        "reordered",
-        "auth_failures",
-        "dropped",
-    }
     assert packets == {
         "sent": 5,
         "received": 4,
         "lost": 1,
+        "discarded": 0,
         "duplicates": 1,
         "reordered": 1,
+        "corrupt": 0,
         "auth_failures": 2,
         "dropped": 3,
+        "kernel_drops": 0,
     }
     assert set(doc["rtt"]) == STATS_KEYS
     assert set(doc["processing"]) == STATS_KEYS
@@ -129,9 +123,22 @@ def test_text_report(session: TwampSessionRecord) -> None:
     assert "backward delay min/median/max = 20.0/20.0/20.0 µs" in text
     assert "reflector processing time min/median/max = 5.0/5.0/5.0 µs" in text
     assert "forward hops = 0-2 (variable)" in text
-    assert "dropped: 3 (truncated 1" in text
+    assert "dropped: 3 (truncated 1, corrupt 0, wrong source 0, unknown seq 0, " in text
+    assert "discarded" not in text  # TWAMP has no RFC 4656 §3.8 discard
     assert "p95" not in text
     assert "unsynchronized" not in text  # a lost packet is not a sync problem (D11)
+
+
+def test_kernel_drops_are_reported_apart_from_the_refused(make_record: MakeRecord) -> None:
+    summary = summarize_twamp(make_record(2, [], dropped=Dropped(kernel_drops=6_300_000)))
+    assert to_json(summary)["packets"]["kernel_drops"] == 6_300_000
+    assert to_json(summary)["packets"]["dropped"] == 0
+    text = render_text(summary, percentiles=False)
+    assert "authentication failures 0); by the kernel: 6300000" in text
+
+
+def test_no_drops_no_dropped_line(make_record: MakeRecord) -> None:
+    assert "dropped:" not in render_text(summarize_twamp(make_record(2, [])), percentiles=False)
 
 
 def test_text_report_percentiles(session: TwampSessionRecord) -> None:

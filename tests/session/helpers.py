@@ -34,7 +34,7 @@ def protection_for(mode: str, sid: bytes = SID) -> SessionProtection | None:
 
 def fixed_times(count: int) -> list[int]:
     """Scheduled send times of ``count`` packets 1 ms apart from START."""
-    return send_times(START, [Slot(SlotType.FIXED, INTERVAL)], count, NoRandom())
+    return list(send_times(START, [Slot(SlotType.FIXED, INTERVAL)], count, NoRandom()))
 
 
 class NoRandom:

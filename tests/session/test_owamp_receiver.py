@@ -83,7 +83,8 @@ def test_zero_multiplier_is_corrupt() -> None:
     wire = bytearray(link.packet(0, link.times[0]))
     wire[13] = 0  # Multiplier (RFC 4656 §4.1.2)
     assert link.receiver.on_datagram(bytes(wire), stamp_at(link.times[0]), 255) is None
-    assert link.receiver.record.dropped.truncated == 1
+    assert link.receiver.record.dropped.corrupt == 1
+    assert link.receiver.record.dropped.truncated == 0
 
 
 def test_sequence_number_beyond_count_is_dropped() -> None:
@@ -181,8 +182,10 @@ def test_finish_discards_packets_due_in_the_last_timeout() -> None:
         link.deliver(seq)
     # Stop just after packet 5's send time + Timeout: packets 6..9 were due in the last Timeout.
     link.receiver.finish(10, [], stamp_at(link.times[5] + TIMEOUT + 10))
-    assert link.receiver.record.next_seqno == 6
-    assert [arrival.seq for arrival in link.receiver.record.arrivals] == list(range(6))
+    record = link.receiver.record
+    assert record.next_seqno == 10  # what the sender said: the discarded packets were sent
+    assert record.discarded_from == 6
+    assert [arrival.seq for arrival in record.arrivals] == list(range(6))
     assert len(link.receiver.fetch_records(*ALL)) == 6
 
 
@@ -252,11 +255,13 @@ def test_receives_perfsonar_packets_as_owampd_recorded_them(name: str) -> None:
     first_request = next(m for m in doc["control"]["messages"] if m["name"] == "Request-Session")
     fields = first_request["fields"]
     slot = fields["slots"][0]
-    times = send_times(
-        fields["start_time"]["uint64"],
-        [Slot(SlotType(slot["slot_type"]), slot["slot_parameter"]["uint64"])],
-        request["num_packets"],
-        NoRandom(),
+    times = list(
+        send_times(
+            fields["start_time"]["uint64"],
+            [Slot(SlotType(slot["slot_type"]), slot["slot_parameter"]["uint64"])],
+            request["num_packets"],
+            NoRandom(),
+        )
     )
     record = OwampSessionRecord(sid, "to", doc["mode_name"], "passphrase", request["num_packets"])
     protection = session_protection(doc["mode_value"], sid, transcript_keys(doc))
@@ -291,4 +296,5 @@ def test_arbitrary_datagrams_never_raise(mode: str, data: bytes, ttl: int | None
     link.receiver.on_datagram(data, stamp_at(link.times[0]), ttl)
     dropped = link.receiver.record.dropped
     kept = len(link.receiver.record.arrivals)
-    assert kept + dropped.truncated + dropped.unknown_seq + dropped.auth_failures == 1
+    refused = dropped.truncated + dropped.corrupt + dropped.unknown_seq + dropped.auth_failures
+    assert kept + refused == 1

@@ -97,7 +97,9 @@ def test_send_times_match_perfsonar_schedule() -> None:
     fields = request["fields"]
     slot = fields["slots"][0]
     slots = [Slot(SlotType(slot["slot_type"]), slot["slot_parameter"]["uint64"])]
-    times = send_times(fields["start_time"]["uint64"], slots, fields["num_packets"], Constant(0))
+    times = list(
+        send_times(fields["start_time"]["uint64"], slots, fields["num_packets"], Constant(0))
+    )
     sent = [
         packet["fields"]["timestamp"]["uint64"]
         for packet in doc["test_packets"]

@@ -15,6 +15,8 @@ from otwamp.wire.timestamp import (
     duration_to_ntp,
     encode_timestamp,
     ns_to_ntp,
+    ntp_add,
+    ntp_diff,
     ntp_to_duration,
     ntp_to_ns,
 )
@@ -88,6 +90,34 @@ def test_ns_to_ntp_wraps_into_era_1():
     first_of_era_1 = (2**32 - NTP_UNIX_OFFSET) * NS
     assert ns_to_ntp(first_of_era_1) == 0
     assert encode_timestamp(ns_to_ntp(first_of_era_1 + NS)) == bytes.fromhex("0000000100000000")
+
+
+ERA_END = 2**32 - NTP_UNIX_OFFSET  # Unix second of 2036-02-07 06:28:16 UTC, NTP era 1 second 0
+U64 = st.integers(0, 2**64 - 1)
+INTERVAL = st.integers(-(2**63), 2**63 - 1)
+
+
+def test_ntp_diff_across_the_era_wrap():
+    before = ns_to_ntp((ERA_END - 1) * NS)  # 2036-02-07 06:28:15, seconds 0xFFFFFFFF
+    after = ns_to_ntp((ERA_END + 1) * NS)  # 06:28:17, era 1 seconds 1
+    assert (before >> 32, after >> 32) == (0xFFFFFFFF, 1)
+    assert ntp_diff(after, before) == 2 << 32
+    assert ntp_diff(before, after) == -(2 << 32)
+    assert after - before < 0  # what a plain subtraction would have said
+
+
+def test_ntp_add_wraps_like_the_clock():
+    before = ns_to_ntp((ERA_END - 1) * NS)
+    assert ntp_add(before, 2 << 32) == ns_to_ntp((ERA_END + 1) * NS)
+    assert ntp_add(0, -1) == 2**64 - 1
+    assert ntp_add(5, 3) == 8
+
+
+@given(U64, INTERVAL)
+def test_ntp_diff_inverts_ntp_add(ntp, delta):
+    later = ntp_add(ntp, delta)
+    assert 0 <= later < 2**64
+    assert ntp_diff(later, ntp) == delta
 
 
 def test_encode_timestamp_layout():

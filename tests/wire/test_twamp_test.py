@@ -7,12 +7,17 @@ from hypothesis import strategies as st
 from otwamp.errors import ProtocolError
 from otwamp.wire.twamp_test import (
     MAX_UDP_PAYLOAD,
+    REFLECTOR_AUTH,
     REFLECTOR_AUTH_SIZE,
+    REFLECTOR_OPEN,
     REFLECTOR_OPEN_SIZE,
     SENDER_AUTH_SIZE,
     SENDER_OPEN_SIZE,
+    STAMP,
+    CorruptPacket,
     ReflectorPacket,
     SenderPacket,
+    reflector_layout,
     reflector_size,
     sender_size,
 )
@@ -163,8 +168,9 @@ def test_reflector_padding_follows_the_fields():
 @pytest.mark.parametrize("authenticated", [False, True])
 def test_sender_multiplier_zero(authenticated):
     wire = SenderPacket(1, T1, 0x8000).encode(authenticated)
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(CorruptPacket) as info:
         SenderPacket.decode(wire, authenticated)
+    assert isinstance(info.value, ProtocolError)
     assert info.value.field == "Error Estimate"
     assert info.value.section == "RFC 5357 §4.1.2"
 
@@ -176,7 +182,7 @@ def test_sender_multiplier_zero(authenticated):
 )
 def test_reflector_multiplier_zero(authenticated, error, sender_error, field):
     packet = ReflectorPacket(1, T3, error, T2, 1, T1, sender_error, 255)
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(CorruptPacket) as info:
         ReflectorPacket.decode(packet.encode(authenticated), authenticated)
     assert info.value.field == field
     assert info.value.section == "RFC 5357 §4.2.1"
@@ -200,6 +206,27 @@ def test_reflector_too_short(authenticated, size):
         ReflectorPacket.decode(b"\x01" * size, authenticated)
     assert info.value.field == "Session-Reflector packet"
     assert info.value.section == "RFC 5357 §4.2.1"
+
+
+# The layouts are the codec the session engines use on every packet.
+
+
+@pytest.mark.parametrize("authenticated", [False, True])
+def test_layout_unpack_gives_the_fields_of_decode(authenticated):
+    wire = reflector().encode(authenticated) + b"pad"
+    layout = reflector_layout(authenticated)
+    assert layout is (REFLECTOR_AUTH if authenticated else REFLECTOR_OPEN)
+    assert layout.unpack(wire) == (7, T3, 0x8001, T2, 0x01020304, T1, 0x0A0B, 64)
+
+
+@pytest.mark.parametrize(("authenticated", "offset"), [(False, 4), (True, 16)])
+def test_layout_pack_and_stamp_into(authenticated, offset):
+    layout = reflector_layout(authenticated)
+    buffer = bytearray(layout.size)
+    layout.fields.pack_into(buffer, 0, 7, 0, 1, T2, 0x01020304, T1, 0x0A0B, 64)
+    STAMP.pack_into(buffer, layout.stamp_offset, T3, 0x8001)
+    assert buffer[offset : offset + 10] == be(T3, 8) + b"\x80\x01"
+    assert bytes(buffer) == reflector().encode(authenticated)
 
 
 # The perfSONAR transcripts: every test packet decoded, compared and re-encoded.

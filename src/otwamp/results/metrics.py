@@ -19,7 +19,7 @@ from otwamp.results.delay import (
     summarize_one_way,
 )
 from otwamp.results.ordering import count_reordered, first_copies
-from otwamp.results.records import Reply, TwampSessionRecord
+from otwamp.results.records import Dropped, Reply, TwampSessionRecord
 from otwamp.results.stats import Stats, summarize
 
 
@@ -33,7 +33,11 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class PacketCounts:
-    """Packet accounting of a session; duplicates are extra copies of a sender seq."""
+    """Packet accounting of a session; duplicates are extra copies of a sender seq.
+
+    ``discarded`` (OWAMP only) counts packets sent but whose records the
+    receiver discarded under RFC 4656 §3.8: neither received nor lost.
+    """
 
     sent: int
     received: int  # distinct sender sequence numbers replied to
@@ -41,14 +45,55 @@ class PacketCounts:
     duplicates: int
     reordered: int  # RFC 4737 §3.3 over the round trip
     truncated: int
+    corrupt: int  # Error Estimate Multiplier 0 (RFC 4656 §4.1.2)
     wrong_source: int
     unknown_seq: int
     auth_failures: int
+    discarded: int = 0
+    kernel_drops: int = 0  # dropped on the test socket by the kernel (SO_RXQ_OVFL)
+
+    @classmethod
+    def counted(
+        cls,
+        dropped: Dropped,
+        *,
+        sent: int,
+        received: int,
+        duplicates: int,
+        reordered: int,
+        discarded: int = 0,
+    ) -> "PacketCounts":
+        """The counts of a session whose refused datagrams are ``dropped``."""
+        return cls(
+            sent=sent,
+            received=received,
+            lost=max(0, sent - discarded - received),
+            duplicates=duplicates,
+            reordered=reordered,
+            truncated=dropped.truncated,
+            corrupt=dropped.corrupt,
+            wrong_source=dropped.wrong_source,
+            unknown_seq=dropped.unknown_seq,
+            auth_failures=dropped.auth_failures,
+            discarded=discarded,
+            kernel_drops=dropped.kernel_drops,
+        )
+
+    @property
+    def measured(self) -> int:
+        """Sent packets whose fate is known: received or lost (not discarded)."""
+        return self.sent - self.discarded
 
     @property
     def dropped(self) -> int:
         """Datagrams not accepted as replies, authentication failures included."""
-        return self.truncated + self.wrong_source + self.unknown_seq + self.auth_failures
+        return (
+            self.truncated
+            + self.corrupt
+            + self.wrong_source
+            + self.unknown_seq
+            + self.auth_failures
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,17 +221,12 @@ def summarize_twamp(record: TwampSessionRecord) -> TwampSummary:
     reflector_count = reflector_sent(replies)
     # The reflector also numbered the forward duplicates it reflected; they are not losses.
     forward_lost = max(0, sent - (reflector_count - forward_dups))
-    dropped = record.dropped
-    packets = PacketCounts(
+    packets = PacketCounts.counted(
+        record.dropped,
         sent=sent,
         received=len(firsts),
-        lost=max(0, sent - len(firsts)),
         duplicates=len(replies) - len(firsts),
         reordered=count_reordered(reply.sender_seq for reply in firsts),
-        truncated=dropped.truncated,
-        wrong_source=dropped.wrong_source,
-        unknown_seq=dropped.unknown_seq,
-        auth_failures=dropped.auth_failures,
     )
     forward = summarize_direction(
         (forward_sample(reply) for reply in firsts),

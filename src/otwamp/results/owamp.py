@@ -1,7 +1,9 @@
 """Metrics and reports of OWAMP sessions, one per direction (RFC 4656, pure, no I/O).
 
 A session's packets are those below Next Seqno outside the skip ranges
-(RFC 4656 §3.8); the rest were never sent and are not lost. Each sequence
+(RFC 4656 §3.8); the rest were never sent and are not lost. Sent packets
+whose records the receiver discarded under §3.8 (due within Timeout of the
+stop) are counted as discarded, neither received nor lost. Each sequence
 number counts once, at its first arrival (RFC 4737 §3.6); delays carry their
 sync flags (decision D9). The JSON and text reuse the TWAMP report's helpers.
 """
@@ -12,14 +14,16 @@ from dataclasses import dataclass
 
 from otwamp.results.delay import DelaySample
 from otwamp.results.metrics import DirectionSummary, PacketCounts, summarize_direction
-from otwamp.results.ordering import count_reordered, reordered_ratio
+from otwamp.results.ordering import count_reordered
 from otwamp.results.records import Arrival, OwampSessionRecord
 from otwamp.results.report import (
     JsonObject,
     clock_note,
+    counts_line,
     direction_json,
+    dropped_lines,
     hops_text,
-    percent,
+    packets_json,
     stamp_json,
     stamp_text,
     stats_lines,
@@ -31,6 +35,7 @@ from otwamp.results.stats import seconds
 # and reordering are under "packets" instead.
 PATH_KEYS = ("delay", "sync", "error", "ipdv", "pdv", "ttl", "hops")
 LABELS = {"to": "to the server", "from": "from the server"}
+MISSING = ("lost", "skipped", "discarded")  # why a packet of the session has no arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +49,30 @@ class OwampSummary:
     completed: bool
     packets: PacketCounts
     path: DirectionSummary
+    incomplete: str | None = None  # why the results may be incomplete (RFC 4656 §3.8)
     protocol: str = "owamp"
 
 
 def session_end(record: OwampSessionRecord) -> int:
     """One past the last sequence number the sender got to: Next Seqno, else the count."""
     return record.count if record.next_seqno is None else min(record.next_seqno, record.count)
+
+
+def kept_end(record: OwampSessionRecord) -> int:
+    """One past the last sequence number whose record the receiver kept (RFC 4656 §3.8)."""
+    end = session_end(record)
+    return end if record.discarded_from is None else min(record.discarded_from, end)
+
+
+def fetched_discard_start(seqs: Iterable[int], next_seqno: int) -> int | None:
+    """Where a remote receiver's §3.8 discard began, from its fetched records' seqs.
+
+    Fetch-Session gives a record, lost ones included, for every packet the
+    finished receiver kept (RFC 4656 §3.9), so the discard starts after the
+    last of them; None when nothing below ``next_seqno`` was discarded.
+    """
+    kept = max(seqs, default=-1) + 1
+    return kept if kept < next_seqno else None
 
 
 def skipped_count(ranges: Iterable[tuple[int, int]], end: int) -> int:
@@ -72,28 +95,23 @@ def delay_sample(arrival: Arrival) -> DelaySample:
 
 def summarize_owamp(record: OwampSessionRecord) -> OwampSummary:
     """Compute every metric of one direction's session record."""
-    end = session_end(record)
+    end, kept = session_end(record), kept_end(record)
     sent = end - skipped_count(record.skipped, end)
-    arrivals = [arrival for arrival in record.arrivals if arrival.seq < end]
+    arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
     firsts = first_arrivals(arrivals)
-    lost = max(0, sent - len(firsts))
     duplicates = len(arrivals) - len(firsts)
     reordered = count_reordered(arrival.seq for arrival in firsts)
-    dropped = record.dropped
-    packets = PacketCounts(
+    packets = PacketCounts.counted(
+        record.dropped,
         sent=sent,
         received=len(firsts),
-        lost=lost,
         duplicates=duplicates,
         reordered=reordered,
-        truncated=dropped.truncated,
-        wrong_source=dropped.wrong_source,
-        unknown_seq=dropped.unknown_seq,
-        auth_failures=dropped.auth_failures,
+        discarded=sent - (kept - skipped_count(record.skipped, kept)),
     )
     path = summarize_direction(
         (delay_sample(arrival) for arrival in firsts),
-        lost=lost,
+        lost=packets.lost,
         duplicates=duplicates,
         reordered=reordered,
         ttls=(arrival.ttl for arrival in arrivals),
@@ -107,23 +125,11 @@ def summarize_owamp(record: OwampSessionRecord) -> OwampSummary:
         completed=record.completed,
         packets=packets,
         path=path,
+        incomplete=record.incomplete,
     )
 
 
 # --- JSON summary -----------------------------------------------------------
-
-
-def packets_json(packets: PacketCounts) -> JsonObject:
-    """The packet accounting object of the JSON summary."""
-    return {
-        "sent": packets.sent,
-        "received": packets.received,
-        "lost": packets.lost,
-        "duplicates": packets.duplicates,
-        "reordered": packets.reordered,
-        "auth_failures": packets.auth_failures,
-        "dropped": packets.dropped,
-    }
 
 
 def session_json(summary: OwampSummary | None) -> JsonObject | None:
@@ -134,7 +140,7 @@ def session_json(summary: OwampSummary | None) -> JsonObject | None:
     return (
         {"sid": summary.sid.hex(), "packets": packets_json(summary.packets)}
         | {key: path[key] for key in PATH_KEYS}
-        | {"completed": summary.completed}
+        | {"completed": summary.completed, "incomplete": summary.incomplete}
     )
 
 
@@ -154,26 +160,6 @@ def to_json(
 # --- human text -------------------------------------------------------------
 
 
-def counts_line(packets: PacketCounts) -> str:
-    """Sent, received, loss, duplicates and reordering of one direction."""
-    ratio = reordered_ratio(packets.reordered, packets.received)
-    return (
-        f"{packets.sent} sent, {packets.received} received, {packets.lost} lost "
-        f"({percent(packets.lost, packets.sent)}), {packets.duplicates} duplicates, "
-        f"{packets.reordered} reordered" + ("" if ratio is None else f" ({100 * ratio:.3f}%)")
-    )
-
-
-def dropped_lines(packets: PacketCounts) -> list[str]:
-    """The datagrams the receiver refused, when there were any."""
-    if not packets.dropped:
-        return []
-    return [
-        f"dropped: {packets.dropped} (truncated {packets.truncated}, unknown seq "
-        f"{packets.unknown_seq}, authentication failures {packets.auth_failures})"
-    ]
-
-
 def ttl_line(path: DirectionSummary) -> str:
     """The TTL range and hop count of one direction."""
     ttl = "unknown" if path.ttl is None else f"{path.ttl.min}-{path.ttl.max}"
@@ -189,6 +175,8 @@ def session_text(summary: OwampSummary, percentiles: bool) -> list[str]:
     ]
     if not summary.completed:
         lines.append("session ended early: results are partial")
+    if summary.incomplete is not None:
+        lines.append(f"warning: results may be incomplete: {summary.incomplete}")
     path = summary.path
     lines.append(counts_line(summary.packets))
     lines += dropped_lines(summary.packets)
@@ -229,11 +217,11 @@ def arrival_json(arrival: Arrival, duplicate: bool) -> JsonObject:
     }
 
 
-def missing_packet(seq: int, skipped: bool, json_lines: bool) -> str:
-    """The line of a packet that never arrived: skipped by the sender, or lost."""
+def missing_packet(seq: int, status: str, json_lines: bool) -> str:
+    """The line of a packet that never arrived: "lost", "skipped" or "discarded" (§3.8)."""
     if json_lines:
-        return json.dumps({"seq": seq, "lost": not skipped, "skipped": skipped})
-    return f"{seq} {'SKIPPED' if skipped else 'LOST'}"
+        return json.dumps({"seq": seq} | {kind: kind == status for kind in MISSING})
+    return f"{seq} {status.upper()}"
 
 
 def packet_lines(arrivals: Sequence[Arrival], json_lines: bool) -> Iterator[str]:
@@ -250,11 +238,20 @@ def skipped_seqs(ranges: Iterable[tuple[int, int]], end: int) -> set[int]:
     return {seq for first, last in ranges for seq in range(first, min(last + 1, end))}
 
 
+def missing_status(seq: int, skipped: set[int], kept: int) -> str:
+    """Why packet ``seq`` has no arrival: skipped by the sender, discarded (§3.8) or lost."""
+    if seq in skipped:
+        return "skipped"
+    return "discarded" if seq >= kept else "lost"
+
+
 def raw_lines(record: OwampSessionRecord, json_lines: bool) -> Iterator[str]:
     """One line per arrival (duplicates marked) or missing packet, in sequence order."""
     by_seq: dict[int, list[Arrival]] = {}
+    kept = kept_end(record)
     for arrival in record.arrivals:
-        by_seq.setdefault(arrival.seq, []).append(arrival)
+        if arrival.seq < kept:
+            by_seq.setdefault(arrival.seq, []).append(arrival)
     end = session_end(record)
     skipped = skipped_seqs(record.skipped, end)
     for seq in range(end):
@@ -262,4 +259,4 @@ def raw_lines(record: OwampSessionRecord, json_lines: bool) -> Iterator[str]:
         if arrivals:
             yield from packet_lines(arrivals, json_lines)
         else:
-            yield missing_packet(seq, seq in skipped, json_lines)
+            yield missing_packet(seq, missing_status(seq, skipped, kept), json_lines)

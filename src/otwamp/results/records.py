@@ -46,12 +46,19 @@ class Reply:
 
 @dataclass(slots=True)
 class Dropped:
-    """Counts of received datagrams that were not accepted as replies."""
+    """Counts of received datagrams that were not accepted as replies.
+
+    ``kernel_drops`` counts those the kernel dropped on the test socket
+    before we could read them, e.g. with its receive queue full (Linux
+    SO_RXQ_OVFL); they may include the session's own packets.
+    """
 
     truncated: int = 0
+    corrupt: int = 0  # Error Estimate Multiplier 0 (RFC 4656 §4.1.2)
     wrong_source: int = 0
     unknown_seq: int = 0
     auth_failures: int = 0
+    kernel_drops: int = 0
 
 
 @dataclass(slots=True)
@@ -91,7 +98,12 @@ class OwampSessionRecord:
     sends, client receives). ``count`` is the Number of Packets requested;
     ``next_seqno`` and ``skipped`` come from the sender's Stop-Sessions
     (RFC 4656 §3.8): packets at or above Next Seqno or inside a skip range
-    were never sent and are not lost.
+    were never sent and are not lost. ``discarded_from`` is where the
+    receiver's §3.8 discard began: records of sent packets from there on
+    were dropped because they were due within Timeout of the stop, so they
+    are neither received nor lost (None: nothing discarded). ``incomplete``
+    says why the results may be incomplete, e.g. a non-zero Accept in
+    Stop-Sessions (§3.8), or is None.
     """
 
     sid: bytes
@@ -105,3 +117,5 @@ class OwampSessionRecord:
     dropped: Dropped = field(default_factory=Dropped)
     completed: bool = True
     initial_ttl: int = 255
+    discarded_from: int | None = None
+    incomplete: str | None = None

@@ -11,6 +11,7 @@ from typing import Any
 from otwamp.results.delay import DelaySummary
 from otwamp.results.metrics import (
     DirectionSummary,
+    PacketCounts,
     Range,
     TwampSummary,
     backward_sample,
@@ -61,23 +62,30 @@ def direction_json(direction: DirectionSummary) -> JsonObject:
     }
 
 
+def packets_json(packets: PacketCounts) -> JsonObject:
+    """The packet accounting object of a JSON summary, TWAMP's and OWAMP's alike."""
+    return {
+        "sent": packets.sent,
+        "received": packets.received,
+        "lost": packets.lost,
+        "discarded": packets.discarded,
+        "duplicates": packets.duplicates,
+        "reordered": packets.reordered,
+        "corrupt": packets.corrupt,
+        "auth_failures": packets.auth_failures,
+        "dropped": packets.dropped,
+        "kernel_drops": packets.kernel_drops,
+    }
+
+
 def to_json(summary: TwampSummary) -> JsonObject:
     """The --json object of a session (times in seconds)."""
-    packets = summary.packets
     return {
         "protocol": summary.protocol,
         "mode": summary.mode,
         "key_source": summary.key_source,
         "sid": summary.sid.hex(),
-        "packets": {
-            "sent": packets.sent,
-            "received": packets.received,
-            "lost": packets.lost,
-            "duplicates": packets.duplicates,
-            "reordered": packets.reordered,
-            "auth_failures": packets.auth_failures,
-            "dropped": packets.dropped,
-        },
+        "packets": packets_json(summary.packets),
         "rtt": stats_json(summary.rtt.delay),
         "forward": direction_json(summary.forward),
         "backward": direction_json(summary.backward),
@@ -143,27 +151,39 @@ def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.3f}%" if whole else "n/a"
 
 
+def counts_line(packets: PacketCounts) -> str:
+    """Sent, received, loss (of the packets not discarded), discards, duplicates, reordering."""
+    ratio = reordered_ratio(packets.reordered, packets.received)
+    discarded = f", {packets.discarded} discarded (RFC 4656 §3.8)" if packets.discarded else ""
+    return (
+        f"{packets.sent} sent, {packets.received} received, {packets.lost} lost "
+        f"({percent(packets.lost, packets.measured)}){discarded}, "
+        f"{packets.duplicates} duplicates, "
+        f"{packets.reordered} reordered" + ("" if ratio is None else f" ({100 * ratio:.3f}%)")
+    )
+
+
+def dropped_lines(packets: PacketCounts) -> list[str]:
+    """The datagrams refused, by reason, and those the kernel dropped, when there were any."""
+    if not packets.dropped and not packets.kernel_drops:
+        return []
+    return [
+        f"dropped: {packets.dropped} (truncated {packets.truncated}, corrupt "
+        f"{packets.corrupt}, wrong source {packets.wrong_source}, unknown seq "
+        f"{packets.unknown_seq}, authentication failures {packets.auth_failures}); "
+        f"by the kernel: {packets.kernel_drops}"
+    ]
+
+
 def counts_lines(summary: TwampSummary) -> list[str]:
     """Packet counts, loss, duplicates, reordering and drops."""
-    packets = summary.packets
-    ratio = reordered_ratio(packets.reordered, packets.received)
-    lines = [
-        f"{packets.sent} sent, {packets.received} received, {packets.lost} lost "
-        f"({percent(packets.lost, packets.sent)}), {packets.duplicates} duplicates, "
-        f"{packets.reordered} reordered" + ("" if ratio is None else f" ({100 * ratio:.3f}%)")
-    ]
+    lines = [counts_line(summary.packets)]
     for label, direction in directions(summary):
         lines.append(
             f"{label}: {direction.lost} lost, {direction.duplicates} duplicates, "
             f"{direction.reordered} reordered"
         )
-    if packets.dropped:
-        lines.append(
-            f"dropped: {packets.dropped} (truncated {packets.truncated}, wrong source "
-            f"{packets.wrong_source}, unknown seq {packets.unknown_seq}, "
-            f"authentication failures {packets.auth_failures})"
-        )
-    return lines
+    return lines + dropped_lines(summary.packets)
 
 
 def render_text(summary: TwampSummary, percentiles: bool) -> str:

@@ -5,21 +5,22 @@ duplicates included; ``finish`` applies the sender's Stop-Sessions and the
 loss timeout; ``fetch_records`` gives the packet records of Fetch-Session,
 lost packets last. Memory is bounded by the session's Number of Packets.
 Times given to the receiver are in the 32.32 timestamp format of the wire,
-except the kernel's receive time, a ``Stamp``.
+except the kernel's receive time, a ``Stamp``; they are compared modulo
+2**64, so a session may span the 2036 era wrap (RFC 5905 §6).
 """
 
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
-from otwamp.errors import AuthenticationError, ProtocolError
+from otwamp.errors import ProtocolError
 from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
-from otwamp.session.protection import SessionProtection
+from otwamp.session.protection import SessionProtection, open_packet
 from otwamp.session.sender import stamp_of
 from otwamp.wire.owamp_fetch import PacketRecord
 from otwamp.wire.owamp_stop import SkipRange, ranges_in_order
-from otwamp.wire.timestamp import ErrorEstimate, ns_to_ntp
-from otwamp.wire.twamp_test import SENDER_AUTH, SENDER_AUTH_SIZE, SENDER_OPEN, SENDER_OPEN_SIZE
+from otwamp.wire.owamp_test import layout_for
+from otwamp.wire.timestamp import ErrorEstimate, ns_to_ntp, ntp_diff
 
 STOP_SECTION = "RFC 4656 §3.8"
 UNKNOWN_TTL = 255  # recorded when the TTL is unknown, and for lost packets (RFC 4656 §4.2)
@@ -64,24 +65,26 @@ class OwampReceiver:
         self.excess = 0
         self._send_times = send_times
         self._timeout = timeout
-        self._protection = protection
-        self._layout = SENDER_AUTH if protection is not None else SENDER_OPEN
-        self._min_size = SENDER_AUTH_SIZE if protection is not None else SENDER_OPEN_SIZE
+        self._unprotect = None if protection is None else protection.sender
+        self._layout = layout_for(protection is not None)
+        self._kept = 0  # once finished: records are kept for the packets below this
         self._limit = 2 * record.count if max_records is None else max_records
         self._records: list[PacketRecord] = []
         self._lost_error = 0  # the receiver clock's Error Estimate when the session ended
         self.finished = False
 
+    @property
+    def octets(self) -> int:
+        """What keeping the session costs: its schedule (8 octets a packet) and its records."""
+        return 8 * len(self._send_times) + PacketRecord.SIZE * len(self._records)
+
     def on_datagram(self, data: bytes, received: Stamp, ttl: int | None) -> Arrival | None:
         """Record a packet received at ``received``; a bad one is counted and dropped (§4.2)."""
-        plain = self._plaintext(data)
-        if plain is None:
-            return None
-        seq, send_timestamp, send_error = self._layout.unpack_from(plain)
         dropped = self.record.dropped
-        if not send_error & 0xFF:  # Multiplier 0: corrupt (RFC 4656 §4.1.2)
-            dropped.truncated += 1
+        fields = open_packet(data, self._unprotect, self._layout, dropped)
+        if fields is None:
             return None
+        seq, send_timestamp, send_error = fields
         receive_timestamp = ns_to_ntp(received.ns)
         if self.finished or not self._expected(seq, send_timestamp, receive_timestamp):
             dropped.unknown_seq += 1
@@ -107,18 +110,19 @@ class OwampReceiver:
         """Apply the sender's Stop-Sessions, received at ``stopped`` (RFC 4656 §3.8).
 
         Records of packets scheduled in the last Timeout before the stop are
-        discarded, lost ones included, so the session ends just before them.
-        Having received a packet at or beyond Next Seqno invalidates the session.
+        discarded, lost ones included; the record keeps the sender's Next
+        Seqno and notes where the discarded packets begin, so that reports
+        count them as discarded rather than unsent or lost. Having received a
+        packet at or beyond Next Seqno invalidates the session.
         """
         if not ranges_in_order(skipped):
             raise ProtocolError(
                 "Skip Ranges MUST be in order", field="Skip Ranges", section=STOP_SECTION
             )
-        stop = ns_to_ntp(stopped.ns)
         if any(packet.seq >= next_seqno for packet in self._records):
             self.record.completed = False
-        end = min(next_seqno, bisect_right(self._send_times, stop - self._timeout))
-        self._end_at(end, skipped, stopped)
+        cut = self._due_before(ns_to_ntp(stopped.ns), self._timeout)
+        self._end_at(next_seqno, min(next_seqno, cut), skipped, stopped)
 
     def abandon(self, stopped: Stamp) -> None:
         """End at ``stopped`` a session whose control connection broke first (RFC 4656 §3.8).
@@ -127,8 +131,8 @@ class OwampReceiver:
         session ends after it; the results are marked incomplete.
         """
         self.record.completed = False
-        last = max((packet.seq for packet in self._records), default=-1)
-        self._end_at(last + 1, (), stopped)
+        end = max((packet.seq for packet in self._records), default=-1) + 1
+        self._end_at(end, end, (), stopped)
 
     def fetch_records(self, begin: int, end: int) -> list[PacketRecord]:
         """Packet records with ``begin <= seq <= end`` for Fetch-Session (RFC 4656 §3.9).
@@ -141,19 +145,33 @@ class OwampReceiver:
             return received
         return received + [packet for packet in self._lost() if begin <= packet.seq <= end]
 
-    def _end_at(self, end: int, ranges: Sequence[SkipRange], stopped: Stamp) -> None:
+    def _due_before(self, stop: int, timeout: int) -> int:
+        """How many packets were scheduled up to Timeout before ``stop`` (wrap-safe)."""
+        if not self._send_times:
+            return 0
+        first = self._send_times[0]
+        return bisect_right(
+            self._send_times, ntp_diff(stop, first) - timeout, key=lambda t: ntp_diff(t, first)
+        )
+
+    def _end_at(
+        self, next_seqno: int, kept: int, ranges: Sequence[SkipRange], stopped: Stamp
+    ) -> None:
+        """End the session: the sender got to ``next_seqno``, records below ``kept`` stay."""
         self.finished = True
+        self._kept = kept
         self._lost_error = estimate_of(stopped.error, stopped.sync)
-        self.record.next_seqno = end
-        self.record.skipped = clip_skip_ranges(ranges, end)
-        self._records = [packet for packet in self._records if packet.seq < end]
-        self.record.arrivals = [arrival for arrival in self.record.arrivals if arrival.seq < end]
+        record = self.record
+        record.next_seqno = next_seqno
+        record.discarded_from = kept if kept < next_seqno else None
+        record.skipped = clip_skip_ranges(ranges, next_seqno)
+        self._records = [packet for packet in self._records if packet.seq < kept]
+        record.arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
 
     def _lost(self) -> Iterator[PacketRecord]:
-        """Records of the packets below Next Seqno that never arrived (RFC 4656 §4.2)."""
+        """Records of the kept packets that never arrived (RFC 4656 §4.2)."""
         seen = {packet.seq for packet in self._records}
-        end = self.record.next_seqno or 0
-        for seq in range(end):
+        for seq in range(self._kept):
             if seq not in seen:
                 yield PacketRecord(
                     seq, LOST_SEND_ERROR, self._lost_error, self._send_times[seq], 0, UNKNOWN_TTL
@@ -165,22 +183,6 @@ class OwampReceiver:
             return False
         timeout = self._timeout
         return (
-            abs(send_timestamp - self._send_times[seq]) <= timeout
-            and abs(receive_timestamp - send_timestamp) <= timeout
+            abs(ntp_diff(send_timestamp, self._send_times[seq])) <= timeout
+            and abs(ntp_diff(receive_timestamp, send_timestamp)) <= timeout
         )
-
-    def _plaintext(self, data: bytes) -> bytes | None:
-        """The packet's plaintext, or None (counted) when short or forged."""
-        dropped = self.record.dropped
-        if len(data) < self._min_size:
-            dropped.truncated += 1
-            return None
-        if self._protection is None:
-            return data
-        try:
-            return self._protection.sender.unprotect(data)
-        except AuthenticationError:
-            dropped.auth_failures += 1
-        except ProtocolError:
-            dropped.truncated += 1
-        return None

@@ -12,16 +12,17 @@ ranges for Stop-Sessions (RFC 4656 §3.8).
 from otwamp.session.packets import SenderPackets
 from otwamp.session.protection import SessionProtection
 from otwamp.wire.owamp_stop import SkipRange
-from otwamp.wire.timestamp import ErrorEstimate
+from otwamp.wire.timestamp import ErrorEstimate, ntp_diff
 
 
 def too_late(scheduled: int, now: int, timeout: int) -> bool:
     """Whether a packet due at ``scheduled`` must not be sent at ``now`` (RFC 4656 §4.1.1).
 
-    All three are in timestamp format: a packet more than Timeout late would
-    be counted lost anyway, so the sender skips it.
+    All three are in timestamp format, compared across the 2036 era wrap
+    (RFC 5905 §6): a packet more than Timeout late would be counted lost
+    anyway, so the sender skips it.
     """
-    return now - scheduled > timeout
+    return ntp_diff(now, scheduled) > timeout
 
 
 class OwampSender(SenderPackets):

@@ -1,28 +1,28 @@
-"""The Session-Reflector's packet work, without sockets or clocks (RFC 5357 §4.2).
+"""The Session-Reflector of one session, without sockets or clocks (RFC 5357 §4.2).
 
 ``reflect`` checks a received sender packet and builds the reply whose own
 Timestamp is still to be written; ``stamp`` writes it as the last step
 before the send call (decision D10), encrypting afterwards only in encrypted
 mode, where the timestamp lies inside the encrypted octets.
+
+The session's life is a timer in the aioquic style: ``start`` (Start-Sessions)
+arms REFWAIT, which each reflected packet re-arms (RFC 5357 §4.2); ``stop``
+(Stop-Sessions) sets a deadline Timeout ahead (RFC 5357 §3.8). The driver
+asks ``get_timer`` when to call ``handle_timer``, which says when and why
+the session is over. Times are integer nanoseconds of the wall clock
+(``time.time_ns``), passed in by the caller.
 """
 
-import struct
 from dataclasses import dataclass
 
-from otwamp.errors import AuthenticationError, ProtocolError
-from otwamp.session.protection import SessionProtection
-from otwamp.wire.twamp_test import (
-    REFLECTOR_AUTH,
-    REFLECTOR_AUTH_SIZE,
-    REFLECTOR_OPEN,
-    REFLECTOR_OPEN_SIZE,
-    SENDER_AUTH,
-    SENDER_AUTH_SIZE,
-    SENDER_OPEN,
-    SENDER_OPEN_SIZE,
-)
+from otwamp.session.protection import SessionProtection, open_packet
+from otwamp.wire.timestamp import ns_to_ntp
+from otwamp.wire.twamp_test import STAMP, reflector_layout, sender_layout
 
-_STAMP = struct.Struct("!QH")  # Timestamp and Error Estimate
+REFWAIT_NS = 900 * 10**9  # the default REFWAIT (RFC 5357 §4.2)
+_NEVER = 1 << 96  # later than any time in ns
+STOPPED = "stopped"
+UNKNOWN_TTL = 255  # Sender TTL when the TTL cannot be read (RFC 5357 §4.2)
 
 
 @dataclass(slots=True)
@@ -31,69 +31,107 @@ class ReflectorCounters:
 
     reflected: int = 0
     truncated: int = 0
+    corrupt: int = 0  # Error Estimate Multiplier 0 (RFC 4656 §4.1.2)
     wrong_source: int = 0
     auth_failures: int = 0
+    early: int = 0  # before Start-Sessions
+    late: int = 0  # after the Timeout that followed Stop-Sessions (RFC 5357 §4.2)
 
 
 class SessionReflector:
-    """Reflects the packets of one session."""
+    """Reflects the packets of one session and decides when it is over."""
 
-    def __init__(self, protection: SessionProtection | None = None) -> None:
+    def __init__(
+        self, protection: SessionProtection | None = None, refwait_ns: int = REFWAIT_NS
+    ) -> None:
         self.counters = ReflectorCounters()
+        self.closed = False
         self._protection = protection
+        self._unprotect = None if protection is None else protection.sender
         secured = protection is not None
-        self._sender = SENDER_AUTH if secured else SENDER_OPEN
-        self._sender_size = SENDER_AUTH_SIZE if secured else SENDER_OPEN_SIZE
-        self._reply = REFLECTOR_AUTH if secured else REFLECTOR_OPEN
-        self._reply_size = REFLECTOR_AUTH_SIZE if secured else REFLECTOR_OPEN_SIZE
+        self._sender = sender_layout(secured)
+        reply = reflector_layout(secured)
+        self._pack_reply = reply.fields.pack_into
+        self._stamp_at = reply.stamp_offset
         # RFC 5357 §4.2.1: the reply re-uses the sender's padding, truncated by
         # the octets the reflector's larger format needs (27, or 64 with erratum 5045).
-        self._extra = self._reply_size - self._sender_size
-        self._stamp_at = 16 if secured else 4
+        self._padding_at = reply.size
         self._seq = 0  # the reflector's own numbering, independent of the sender's
+        self._refwait_ns = refwait_ns
+        self._started = False
+        self._last_ns = 0  # Start-Sessions or the last packet reflected, ns
+        self._stop_ns: int | None = None  # the end that Stop-Sessions set
+        self._accept_until = -1  # packets received later are refused: none before start
 
-    def reflect(self, data: bytes, t2_ntp: int, t2_error: int, ttl: int | None) -> bytearray | None:
-        """The reply to ``data`` received at ``t2_ntp``, or None when it is dropped."""
-        plain = self._check(data)
-        if plain is None:
+    def start(self, now_ns: int) -> None:
+        """Start reflecting (Start-Sessions, RFC 5357 §3.7); REFWAIT counts from ``now_ns``."""
+        self._started = True
+        self._last_ns = now_ns
+        self._accept_until = _NEVER if self._stop_ns is None else self._stop_ns
+
+    def stop(self, now_ns: int, timeout_ns: int) -> None:
+        """Stop-Sessions: reflect until ``now_ns + timeout_ns``, then end (RFC 5357 §3.8)."""
+        deadline = now_ns + timeout_ns
+        self._stop_ns = deadline if self._stop_ns is None else min(self._stop_ns, deadline)
+        if self._started:
+            self._accept_until = min(self._accept_until, self._stop_ns)
+
+    def get_timer(self) -> int | None:
+        """When ``handle_timer`` is next due: REFWAIT expiry or the stop deadline."""
+        if self.closed:
             return None
-        s_seq, s_ts, s_err = self._sender.unpack_from(plain)
-        if not s_err & 0xFF:  # Multiplier 0 marks a corrupt packet (RFC 4656 §4.1.2)
-            self.counters.truncated += 1
+        refwait = self._last_ns + self._refwait_ns if self._started else None
+        deadlines = [when for when in (refwait, self._stop_ns) if when is not None]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now_ns: int) -> str | None:
+        """Why the session is over once a deadline has passed (and ``closed``), else None."""
+        if self.closed:
             return None
-        reply = bytearray(max(self._reply_size, len(data)))
-        # RFC 5357 §4.2.1: Sender TTL is 255 when the kernel does not report the TTL.
-        sender_ttl = 255 if ttl is None else ttl
-        self._reply.pack_into(
-            reply, 0, self._seq, 0, t2_error, t2_ntp, s_seq, s_ts, s_err, sender_ttl
-        )
-        reply[self._reply_size :] = data[self._sender_size + self._extra :]
+        if self._stop_ns is not None and now_ns >= self._stop_ns:
+            return self._close(STOPPED)
+        if self._started and now_ns >= self._last_ns + self._refwait_ns:
+            seconds = self._refwait_ns / 10**9
+            return self._close(f"no test packet for {seconds:.0f} s (REFWAIT)")
+        return None
+
+    def reflect(
+        self, data: bytes, received_ns: int, t2_error: int, ttl: int | None
+    ) -> bytearray | None:
+        """The reply to ``data`` received at ``received_ns``, or None when it is dropped."""
+        counters = self.counters
+        if received_ns > self._accept_until:
+            if self._started:
+                counters.late += 1  # RFC 5357 §4.2: ignored after Stop-Sessions + Timeout
+            else:
+                counters.early += 1
+            return None
+        fields = open_packet(data, self._unprotect, self._sender, counters)
+        if fields is None:
+            return None
+        s_seq, s_ts, s_err = fields
+        reply = bytearray(max(self._padding_at, len(data)))
+        sender_ttl = UNKNOWN_TTL if ttl is None else ttl
+        t2 = ns_to_ntp(received_ns)
+        self._pack_reply(reply, 0, self._seq, 0, t2_error, t2, s_seq, s_ts, s_err, sender_ttl)
+        reply[self._padding_at :] = data[self._padding_at :]
         protection = self._protection
         if protection is not None and not protection.encrypts_timestamp:
             reply = bytearray(protection.reflector.protect(bytes(reply)))
         self._seq += 1
-        self.counters.reflected += 1
+        counters.reflected += 1
+        self._last_ns = received_ns  # REFWAIT counts from the last packet received
         return reply
 
     def stamp(self, reply: bytearray, ntp: int, error: int) -> bytes | bytearray:
         """Write the reply's Timestamp and Error Estimate; the result goes on the wire."""
-        _STAMP.pack_into(reply, self._stamp_at, ntp, error)
+        STAMP.pack_into(reply, self._stamp_at, ntp, error)
         protection = self._protection
         if protection is not None and protection.encrypts_timestamp:
             return protection.reflector.protect(bytes(reply))
         return reply
 
-    def _check(self, data: bytes) -> bytes | None:
-        """The sender packet's plaintext, or None (counted) when short or forged."""
-        if len(data) < self._sender_size:
-            self.counters.truncated += 1
-            return None
-        if self._protection is None:
-            return data
-        try:
-            return self._protection.sender.unprotect(data)
-        except AuthenticationError:
-            self.counters.auth_failures += 1
-        except ProtocolError:
-            self.counters.truncated += 1
-        return None
+    def _close(self, reason: str) -> str:
+        self.closed = True
+        self._accept_until = -1
+        return reason

@@ -6,12 +6,11 @@ packet once sent; ``on_datagram`` turns a reflected packet into a ``Reply``.
 
 import functools
 
-from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.results.records import Reply, Sent, Stamp, TwampSessionRecord
 from otwamp.session.packets import SenderPackets
-from otwamp.session.protection import SessionProtection
+from otwamp.session.protection import SessionProtection, open_packet
 from otwamp.wire.timestamp import ErrorEstimate, ntp_to_ns
-from otwamp.wire.twamp_test import REFLECTOR_AUTH, REFLECTOR_OPEN
+from otwamp.wire.twamp_test import reflector_layout
 
 
 def stamp_of(ntp: int, error: int) -> Stamp:
@@ -39,7 +38,7 @@ class SessionSender(SenderPackets):
         super().__init__(padding, protection)
         self.record = record
         self._reply_protection = None if protection is None else protection.reflector
-        self._reply = REFLECTOR_OPEN if protection is None else REFLECTOR_AUTH
+        self._reply = reflector_layout(protection is not None)
         self._answered: set[int] = set()
 
     @property
@@ -59,23 +58,10 @@ class SessionSender(SenderPackets):
     def on_datagram(self, data: bytes, t4: Stamp, ttl: int | None) -> Reply | None:
         """Record a reflected packet; a malformed, forged or unknown one is counted and dropped."""
         dropped = self.record.dropped
-        if self._reply_protection is not None:
-            try:
-                data = self._reply_protection.unprotect(data)
-            except AuthenticationError:
-                dropped.auth_failures += 1
-                return None
-            except ProtocolError:
-                dropped.truncated += 1
-                return None
-        if len(data) < self._reply.size:
-            dropped.truncated += 1
+        fields = open_packet(data, self._reply_protection, self._reply, dropped)
+        if fields is None:
             return None
-        # Fields of RFC 5357 §4.2.1, unpacked in place: this runs per packet.
-        seq, t3, error, t2, s_seq, t1, s_error, s_ttl = self._reply.unpack_from(data)
-        if not error & 0xFF or not s_error & 0xFF:  # Multiplier 0: corrupt (RFC 4656 §4.1.2)
-            dropped.truncated += 1
-            return None
+        seq, t3, error, t2, s_seq, t1, s_error, s_ttl = fields  # RFC 5357 §4.2.1
         if s_seq >= len(self.record.sent):
             dropped.unknown_seq += 1
             return None

@@ -8,14 +8,16 @@ compute identical schedules. Exponential waits come from the SID-seeded
 generator of §5, which every implementation must reproduce bit for bit.
 """
 
+import itertools
 import struct
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from otwamp.security.primitives import BLOCK_LEN, ecb
 from otwamp.session.schedule import Schedule
 from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
-from otwamp.wire.timestamp import ntp_to_duration
+from otwamp.wire.timestamp import ntp_add, ntp_to_duration
 
 ONE = 1 << 32  # 1.0 in 32.32 fixed point (RFC 4656 §5.2)
 _MASK32 = ONE - 1
@@ -106,19 +108,19 @@ def waits(slots: Sequence[Slot], count: int, source: UnitExponential) -> Iterato
 
 def send_offsets(slots: Sequence[Slot], count: int, source: UnitExponential) -> list[int]:
     """When each packet is due after Start Time, 32.32: packet i after i + 1 waits (§3.6)."""
-    offsets: list[int] = []
-    due = 0
-    for wait in waits(slots, count, source):
-        due += wait
-        offsets.append(due)
-    return offsets
+    return list(itertools.accumulate(waits(slots, count, source)))
 
 
 def send_times(
     start_time: int, slots: Sequence[Slot], count: int, source: UnitExponential
-) -> list[int]:
-    """Scheduled send timestamps of a session starting at ``start_time`` (RFC 4656 §4.1.1)."""
-    return [start_time + offset for offset in send_offsets(slots, count, source)]
+) -> Iterator[int]:
+    """Scheduled send timestamps of a session starting at ``start_time``, lazily (§4.1.1).
+
+    They wrap to era 1 like the clock does in 2036 (RFC 5905 §6), so they
+    are not sorted across the wrap; compare them with ``ntp_diff``.
+    """
+    for offset in itertools.accumulate(waits(slots, count, source)):
+        yield ntp_add(start_time, offset)
 
 
 def session_schedule(slots: Sequence[Slot], count: int, sid: bytes) -> list[int]:
@@ -126,9 +128,14 @@ def session_schedule(slots: Sequence[Slot], count: int, sid: bytes) -> list[int]
     return send_offsets(slots, count, SidExponential(sid))
 
 
-def request_send_times(request: RequestSession, sid: bytes) -> list[int]:
-    """Scheduled send timestamps of a requested session (RFC 4656 §3.5, §3.6, §5)."""
+def iter_request_send_times(request: RequestSession, sid: bytes) -> Iterator[int]:
+    """Scheduled send timestamps of a requested session, lazily (RFC 4656 §3.5, §3.6, §5)."""
     return send_times(request.start_time, request.slots, request.num_packets, SidExponential(sid))
+
+
+def request_send_times(request: RequestSession, sid: bytes) -> Sequence[int]:
+    """Scheduled send timestamps of a requested session, 8 octets each (``array('Q')``)."""
+    return array("Q", iter_request_send_times(request, sid))
 
 
 def offsets_seconds(offsets: Sequence[int]) -> list[float]:

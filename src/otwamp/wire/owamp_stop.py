@@ -8,7 +8,7 @@ sent as zero and ignored on receipt (RFC 4656 §3.1).
 
 import itertools
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from otwamp.errors import ProtocolError
@@ -146,15 +146,22 @@ class StopSessions:
         """
         if len(prefix) < cls.HEADER:
             return cls.HEADER
-        count = cls.number_of_sessions(prefix[: cls.HEADER])
+        heads = list(cls.descriptions_read(prefix))
+        end = cls.HEADER + sum(SessionDescription.size_for(skips) for _, skips in heads)
+        if len(heads) < cls.number_of_sessions(prefix[: cls.HEADER]):
+            return end + padded(SessionDescription.HEAD)  # the next description's head
+        return end
+
+    @classmethod
+    def descriptions_read(cls, prefix: bytes) -> Iterator[tuple[bytes, int]]:
+        """SID and Number of Skip Ranges of each description whose head ``prefix`` holds."""
         offset = cls.HEADER
-        for _ in range(count):
-            head_end = offset + padded(SessionDescription.HEAD)
-            if len(prefix) < head_end:
-                return head_end
-            skips: int = struct.unpack_from("!I", prefix, offset + 20)[0]
+        for _ in range(cls.number_of_sessions(prefix[: cls.HEADER])):
+            if len(prefix) < offset + padded(SessionDescription.HEAD):
+                return
+            sid, _next_seqno, skips = SessionDescription._S.unpack_from(prefix, offset)
+            yield sid, skips
             offset += SessionDescription.size_for(skips)
-        return offset
 
     @classmethod
     def decode(cls, data: bytes) -> "StopSessions":

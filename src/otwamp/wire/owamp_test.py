@@ -12,33 +12,30 @@ Send schedules (RFC 4656 §3.6, §5) are not a byte format: they live in
 ``otwamp.session.slots``.
 """
 
-from otwamp.errors import ProtocolError
-from otwamp.wire._fields import need_at_least
 from otwamp.wire.registry import OwampMode
-from otwamp.wire.twamp_test import (
-    HMAC_SIZE,
-    SENDER_AUTH,
-    SENDER_AUTH_SIZE,
-    SENDER_OPEN,
-    SENDER_OPEN_SIZE,
-    SenderPacket,
-)
+from otwamp.wire.twamp_test import HMAC_SIZE, SENDER_AUTH, SENDER_OPEN, Layout, SenderPacket
 
 __all__ = [
+    "AUTH",
     "AUTH_SIZE",
     "HMAC_SIZE",
+    "OPEN",
     "OPEN_SIZE",
     "SECTION",
     "SenderPacket",
     "authenticated_layout",
     "decode_packet",
     "encode_packet",
+    "layout_for",
     "packet_size",
 ]
 
 SECTION = "RFC 4656 §4.1.2"
-OPEN_SIZE = SENDER_OPEN_SIZE  # 14
-AUTH_SIZE = SENDER_AUTH_SIZE  # 48
+# TWAMP's sender layouts, whose errors name OWAMP's packet and section.
+OPEN = SENDER_OPEN.renamed("OWAMP-Test packet", SECTION)
+AUTH = SENDER_AUTH.renamed("OWAMP-Test packet", SECTION)
+OPEN_SIZE = OPEN.size  # 14
+AUTH_SIZE = AUTH.size  # 48
 _SECURITY = OwampMode.UNAUTHENTICATED | OwampMode.AUTHENTICATED | OwampMode.ENCRYPTED
 
 
@@ -54,6 +51,11 @@ def authenticated_layout(mode: int) -> bool:
     )
 
 
+def layout_for(authenticated: bool) -> Layout:
+    """The OWAMP-Test layout of the open or the authenticated/encrypted modes (§4.1.2)."""
+    return AUTH if authenticated else OPEN
+
+
 def packet_size(mode: int, padding: int) -> int:
     """Octets of a test packet with ``padding`` octets of Packet Padding (RFC 4656 §4.1.2)."""
     if padding < 0:
@@ -67,11 +69,9 @@ def encode_packet(packet: SenderPacket, mode: int) -> bytes:
 
 
 def decode_packet(data: bytes, mode: int) -> SenderPacket:
-    """Decode a (decrypted) OWAMP-Test packet; padding is what follows the fields."""
-    authenticated = authenticated_layout(mode)
-    layout, size = (SENDER_AUTH, AUTH_SIZE) if authenticated else (SENDER_OPEN, OPEN_SIZE)
-    need_at_least(data, size, "OWAMP-Test packet", SECTION)
-    seq, timestamp, error = layout.unpack_from(data)
-    if error & 0xFF == 0:  # the packet SHOULD be considered corrupt and discarded
-        raise ProtocolError("Multiplier MUST NOT be zero", field="Error Estimate", section=SECTION)
-    return SenderPacket(seq, timestamp, error, bytes(data[size:]))
+    """Decode a (decrypted) OWAMP-Test packet; padding is what follows the fields.
+
+    A zero Multiplier raises ``CorruptPacket``: the packet SHOULD be
+    considered corrupt and discarded (§4.1.2).
+    """
+    return SenderPacket.decode_with(layout_for(authenticated_layout(mode)), data)

@@ -20,6 +20,8 @@ _TS = struct.Struct("!Q")
 _EE = struct.Struct("!H")
 SECTION = "RFC 4656 §4.1.2"
 _ERA_PIVOT = 1 << 31
+_MOD = 1 << 64  # timestamps are 64-bit and wrap with the NTP era (RFC 5905 §6)
+_HALF = 1 << 63
 
 
 def ns_to_ntp(ns: int) -> int:
@@ -38,6 +40,20 @@ def ntp_to_ns(ntp: int) -> int:
     secs += (1 << 32) if secs < _ERA_PIVOT else 0
     secs -= NTP_UNIX_OFFSET
     return secs * _NS + (((ntp & 0xFFFFFFFF) * _NS + (_FRAC >> 1)) >> 32)
+
+
+def ntp_add(ntp: int, delta: int) -> int:
+    """A timestamp moved by a signed 32.32 interval, modulo 2**64 (RFC 5905 §6 era wrap)."""
+    return (ntp + delta) % _MOD
+
+
+def ntp_diff(later: int, earlier: int) -> int:
+    """``later - earlier`` as a signed 32.32 interval, correct across an era wrap (RFC 5905 §6).
+
+    Timestamps less than 2**63 apart (68 years) compare correctly, the
+    serial-number arithmetic of RFC 1982 applied to 64 bits.
+    """
+    return (later - earlier + _HALF) % _MOD - _HALF
 
 
 def encode_timestamp(ntp: int) -> bytes:

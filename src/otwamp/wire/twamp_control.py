@@ -1,7 +1,7 @@
 """TWAMP-Control commands and responses (RFC 5357 §3.4-3.8).
 
 Each class encodes its body: the message without its trailing 16-octet HMAC
-block. The control channel (``otwamp.control.channel``) appends the HMAC and
+block. The control channel (``otwamp.security.control``) appends the HMAC and
 encrypts as the mode requires, so one codec serves every mode. MBZ fields
 are sent as zero and ignored on receipt (RFC 4656 §3.1).
 """

@@ -3,7 +3,12 @@
 import pytest
 
 from otwamp.results.metrics import Range
-from otwamp.results.owamp import session_end, skipped_count, summarize_owamp
+from otwamp.results.owamp import (
+    fetched_discard_start,
+    session_end,
+    skipped_count,
+    summarize_owamp,
+)
 from otwamp.results.records import Dropped
 
 from .builders import SID, arrival, record
@@ -101,6 +106,35 @@ def test_ttl_and_hops() -> None:
 
 
 def test_drops_are_reported() -> None:
-    dropped = Dropped(truncated=1, unknown_seq=2, auth_failures=3)
+    dropped = Dropped(truncated=1, corrupt=4, unknown_seq=2, auth_failures=3)
     packets = summarize_owamp(record(1, [arrival(0)], dropped=dropped)).packets
-    assert (packets.auth_failures, packets.dropped) == (3, 6)
+    assert (packets.auth_failures, packets.corrupt, packets.dropped) == (3, 4, 10)
+
+
+def test_discarded_packets_stay_sent_and_are_not_lost() -> None:
+    """RFC 4656 §3.8: records due within Timeout of the stop are discarded, not unsent."""
+    arrivals = [arrival(seq) for seq in range(93) if seq != 50]
+    summary = summarize_owamp(
+        record(100, arrivals, next_seqno=100, discarded_from=93, skipped=[(95, 96)])
+    )
+    packets = summary.packets
+    assert (packets.sent, packets.received, packets.lost) == (98, 92, 1)
+    assert packets.discarded == 5  # 93, 94, 97, 98, 99: the skipped ones were never sent
+    assert packets.measured == 93
+    assert summary.path.lost == 1
+
+
+def test_arrivals_in_the_discarded_part_do_not_count() -> None:
+    summary = summarize_owamp(record(4, [arrival(0), arrival(3)], discarded_from=2))
+    assert (summary.packets.received, summary.packets.lost, summary.packets.discarded) == (1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("seqs", "next_seqno", "start"),
+    [([0, 3, 1, 2], 10, 4), ([0, 1, 2], 3, None), ([], 5, 0), ([], 0, None)],
+)
+def test_discard_start_from_fetched_records(
+    seqs: list[int], next_seqno: int, start: int | None
+) -> None:
+    """Fetched records, lost ones included, cover every kept packet (RFC 4656 §3.9)."""
+    assert fetched_discard_start(seqs, next_seqno) == start

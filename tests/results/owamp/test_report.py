@@ -21,8 +21,20 @@ SESSION_KEYS = {
     "ttl",
     "hops",
     "completed",
+    "incomplete",
 }
-PACKET_KEYS = {"sent", "received", "lost", "duplicates", "reordered", "auth_failures", "dropped"}
+PACKET_KEYS = {
+    "sent",
+    "received",
+    "lost",
+    "discarded",
+    "duplicates",
+    "reordered",
+    "corrupt",
+    "auth_failures",
+    "dropped",
+    "kernel_drops",
+}
 
 
 @pytest.fixture
@@ -58,16 +70,20 @@ def test_json_shape(to_summary: OwampSummary, from_summary: OwampSummary) -> Non
         "sent": 6,
         "received": 3,
         "lost": 3,
+        "discarded": 0,
         "duplicates": 1,
         "reordered": 1,
+        "corrupt": 0,
         "auth_failures": 1,
         "dropped": 1,
+        "kernel_drops": 0,
     }
     assert doc["to"]["delay"]["min"] == 50e-6
     assert doc["to"]["sync"] is True
     assert doc["to"]["ttl"] == {"min": 250, "max": 250}
     assert doc["to"]["hops"] == {"min": 5, "max": 5}
     assert doc["to"]["completed"] is True
+    assert doc["to"]["incomplete"] is None
     assert doc["from"]["sync"] is False
     json.dumps(doc)  # serializable as it is
 
@@ -114,11 +130,48 @@ def test_raw_lines_mark_lost_skipped_and_duplicates() -> None:
     assert lines[4].startswith("3 ")
 
 
+def test_discards_and_incomplete_results_are_reported() -> None:
+    """RFC 4656 §3.8: discards are shown, never hidden in "sent"; so is a failed stop."""
+    reason = "Stop-Sessions Accept 2 (internal error)"
+    arrivals = [arrival(seq) for seq in range(93)]
+    summary = summarize_owamp(
+        record(100, arrivals, next_seqno=100, discarded_from=93, incomplete=reason)
+    )
+    text = render_text(summary, None, percentiles=False)
+    assert "100 sent, 93 received, 0 lost (0.000%), 7 discarded (RFC 4656 §3.8)" in text
+    assert f"warning: results may be incomplete: {reason}" in text
+    doc = to_json(summary, None, "open", "none")["to"]
+    assert (doc["packets"]["sent"], doc["packets"]["discarded"]) == (100, 7)
+    assert doc["incomplete"] == reason
+    short = record(4, [arrival(0)], discarded_from=2)
+    assert list(raw_lines(short, json_lines=False))[1:] == ["1 LOST", "2 DISCARDED", "3 DISCARDED"]
+    docs = [json.loads(line) for line in raw_lines(short, json_lines=True)]
+    assert docs[2] == {"seq": 2, "lost": False, "skipped": False, "discarded": True}
+
+
+def test_complete_results_show_no_warning(to_summary: OwampSummary) -> None:
+    assert "warning" not in render_text(to_summary, None, percentiles=False)
+    assert "discarded" not in render_text(to_summary, None, percentiles=False)
+
+
+def test_corrupt_packets_are_shown_with_the_drops() -> None:
+    summary = summarize_owamp(record(1, [arrival(0)], dropped=Dropped(corrupt=2)))
+    assert "dropped: 2 (truncated 0, corrupt 2, " in render_text(summary, None, False)
+    assert to_json(summary, None, "open", "none")["to"]["packets"]["corrupt"] == 2
+
+
+def test_kernel_drops_are_shown_with_the_drops() -> None:
+    summary = summarize_owamp(record(1, [arrival(0)], dropped=Dropped(kernel_drops=7)))
+    assert "dropped: 0 (truncated 0, " in render_text(summary, None, False)
+    assert "; by the kernel: 7" in render_text(summary, None, False)
+    assert to_json(None, summary, "open", "none")["from"]["packets"]["kernel_drops"] == 7
+
+
 def test_raw_json_lines() -> None:
     lines = list(raw_lines(record(3, [arrival(2), arrival(0)], skipped=[(1, 1)]), json_lines=True))
     docs = [json.loads(line) for line in lines]
     assert [(doc["seq"], doc["lost"]) for doc in docs] == [(0, False), (1, False), (2, False)]
-    assert docs[1] == {"seq": 1, "lost": False, "skipped": True}
+    assert docs[1] == {"seq": 1, "lost": False, "skipped": True, "discarded": False}
     assert docs[0]["delay"] == 50e-6
     assert docs[0]["sent"] == {"ns": 1_700_000_000 * 10**9, "sync": True, "error": 1e-9}
     assert docs[0]["duplicate"] is False
