@@ -1,8 +1,12 @@
-"""Events the TWAMP-Control machines report to their drivers."""
+"""Events the control machines report to their drivers (RFC 4656 §3, RFC 5357 §3)."""
 
 from dataclasses import dataclass
 
-from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
+from otwamp.control.effects import Send
+from otwamp.control.owamp_events import Fetched, SessionsStopped
+from otwamp.control.security import Security
+from otwamp.wire.registry import TwampMode
+from otwamp.wire.setup import ServerStart, SetUpResponse
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, StartAck, StopSessions
 
 
@@ -48,29 +52,46 @@ class StopRequested:
 
 
 @dataclass(frozen=True, slots=True)
-class GreetingReceived:
-    """Client side: the Server-Greeting arrived (RFC 4656 §3.1)."""
+class CredentialsNeeded:
+    """Client side: the chosen mode needs a key; answer with ``credentials()`` (RFC 4656 §3.1).
 
-    greeting: ServerGreeting
+    ``derived_offered``: the greeting offers the IKEv2-derived key (RFC 7717 §5.2).
+    """
+
+    mode: TwampMode
+    derived_offered: bool
 
 
 @dataclass(frozen=True, slots=True)
 class ServerStarted:
-    """Client side: Server-Start arrived (RFC 4656 §3.1)."""
+    """Client side: Server-Start accepted the connection (RFC 4656 §3.1)."""
 
     start: ServerStart
+    security: Security
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Client side: the connection or a request was refused; ``reason`` says why.
+
+    ``accept`` is the server's non-zero Accept value (RFC 4656 §3.3), or None
+    when the greeting (Modes 0) or this client's own limits refused it.
+    """
+
+    reason: str
+    accept: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SessionAccepted:
-    """Client side: an Accept-Session arrived (RFC 4656 §3.5)."""
+    """Client side: an Accept-Session with Accept 0 arrived (RFC 4656 §3.5)."""
 
     accept: AcceptSession
 
 
 @dataclass(frozen=True, slots=True)
 class StartAcked:
-    """Client side: Start-Ack arrived (RFC 4656 §3.7)."""
+    """Client side: Start-Ack with Accept 0 arrived (RFC 4656 §3.7)."""
 
     ack: StartAck
 
@@ -83,4 +104,6 @@ ServerEvent = (
     | StartRequested
     | StopRequested
 )
-ClientEvent = NeedData | GreetingReceived | ServerStarted | SessionAccepted | StartAcked
+SetUpEvent = NeedData | Send | CredentialsNeeded | ServerStarted | Refused
+# Both protocols' client events: the OWAMP ones only ever come from the OWAMP machine.
+ClientEvent = SetUpEvent | SessionAccepted | StartAcked | SessionsStopped | Fetched

@@ -1,14 +1,22 @@
 """The OWAMP-Control client as a sans-I/O state machine (RFC 4656 §3).
 
-After an accepted Start-Sessions the client expects the server's
-Stop-Sessions (RFC 4656 §3.8: each side stops its own send sessions), so a
-Fetch-Session sent later is answered after it, in order.
+After an accepted Start-Sessions both sides stop their own send sessions
+(RFC 4656 §3.8), in either order; the client fetches a session the server
+received only once both Stop-Sessions have crossed, so every response
+arrives in a known order (docs/DECISIONS.md R8).
 """
 
-from otwamp.control.client_base import ClientConnectionBase
-from otwamp.control.events import NEED_DATA, SessionAccepted, StartAcked
+from otwamp.control.client_base import (
+    SET_UP,
+    ClientConnectionBase,
+    ClientState,
+    Transitions,
+    refusal,
+)
+from otwamp.control.events import NEED_DATA, ClientEvent, Refused, SessionAccepted, StartAcked
 from otwamp.control.owamp_events import Fetched, SessionsStopped
-from otwamp.wire.owamp_control import AcceptSession, RequestSession, Slot, StartAck, StartSessions
+from otwamp.control.security import DEFAULT_MAX_COUNT, Random
+from otwamp.wire.owamp_control import RequestSession, Slot, StartSessions
 from otwamp.wire.owamp_fetch import (
     FetchAck,
     FetchedSession,
@@ -17,74 +25,87 @@ from otwamp.wire.owamp_fetch import (
     skip_ranges_size,
 )
 from otwamp.wire.owamp_stop import StopSessions
-from otwamp.wire.registry import Accept
+from otwamp.wire.registry import Accept, OwampMode, TwampMode
+
+OWAMP_TRANSITIONS: Transitions = SET_UP | {
+    ClientState.IDLE: {
+        RequestSession: ClientState.AWAIT_ACCEPT,
+        StartSessions: ClientState.AWAIT_START_ACK,
+        FetchSession: ClientState.AWAIT_FETCH_ACK,
+    },
+    ClientState.AWAIT_ACCEPT: {SessionAccepted: ClientState.IDLE, Refused: ClientState.IDLE},
+    ClientState.AWAIT_START_ACK: {StartAcked: ClientState.TESTING, Refused: ClientState.IDLE},
+    ClientState.TESTING: {
+        SessionsStopped: ClientState.SERVER_STOPPED,
+        StopSessions: ClientState.CLIENT_STOPPED,
+    },
+    ClientState.SERVER_STOPPED: {StopSessions: ClientState.IDLE},
+    ClientState.CLIENT_STOPPED: {SessionsStopped: ClientState.IDLE},
+    ClientState.AWAIT_FETCH_ACK: {Fetched: ClientState.IDLE, Refused: ClientState.IDLE},
+}
 
 
 class OwampClientConnection(ClientConnectionBase):
     """One OWAMP-Control connection, client side."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    IKEV2_BIT = int(OwampMode.IKEV2_DERIVED)
+    TRANSITIONS = OWAMP_TRANSITIONS
+
+    def __init__(
+        self,
+        random: Random,
+        modes: tuple[TwampMode, ...] = (TwampMode.UNAUTHENTICATED,),
+        max_count: int = DEFAULT_MAX_COUNT,
+    ) -> None:
+        super().__init__(random, modes, max_count)
         self._fetch: list[bytes] = []  # Fetch-Ack and the data parts read so far
+        self.incomplete: str | None = None  # why this connection's results are invalid
 
     def request_session(self, request: RequestSession) -> bytes:
         """Octets of a Request-Session: fixed part and slots, each with its HMAC (RFC 4656 §3.5)."""
-        self._expect.append("Accept-Session")
-        return b"".join(self._tx.seal(part) for part in request.encode_parts())
-
-    def start_sessions(self) -> bytes:
-        """Octets of Start-Sessions (RFC 4656 §3.7)."""
-        self._expect.append("Start-Ack")
-        return self._tx.seal(StartSessions().encode())
+        direction = "to" if request.conf_receiver else "from"
+        return self._send(RequestSession, f"the {direction} session", *request.encode_parts())
 
     def stop_sessions(self, stop: StopSessions) -> bytes:
         """Octets of the client's Stop-Sessions describing its send sessions (RFC 4656 §3.8)."""
-        return self._tx.seal(stop.encode())
+        return self._send(StopSessions, "Stop-Sessions", stop.encode())
 
     def fetch_session(self, fetch: FetchSession) -> bytes:
         """Octets of Fetch-Session (RFC 4656 §3.9)."""
-        self._expect.append("Fetch-Ack")
-        return self._tx.seal(fetch.encode())
+        return self._send(FetchSession, "Fetch-Session", fetch.encode())
 
-    def _read(self, what: str) -> object:
-        if what == "Accept-Session":
-            body = self._framer.part(AcceptSession.BODY)
-            return NEED_DATA if body is None else SessionAccepted(AcceptSession.decode(body))
-        if what == "Start-Ack":
-            return self._start_ack()
-        if what == "Stop-Sessions":
-            body = self._framer.grow(StopSessions.body_size)
-            return NEED_DATA if body is None else SessionsStopped(StopSessions.decode(body))
-        if what == "Fetch-Ack":
+    def _read(self) -> ClientEvent:
+        if self.state in (ClientState.TESTING, ClientState.CLIENT_STOPPED):
+            return self._stopped()
+        if self.state is ClientState.AWAIT_FETCH_ACK:
             return self._fetched()
-        return super()._read(what)
+        return super()._read()
 
-    def _start_ack(self) -> object:
-        body = self._framer.part(StartAck.BODY)
+    def _stopped(self) -> ClientEvent:
+        """The server's Stop-Sessions; a non-zero Accept invalidates the results (§3.8)."""
+        body = self._framer.grow(StopSessions.body_size)
         if body is None:
             return NEED_DATA
-        ack = StartAck.decode(body)
-        if ack.accept == Accept.OK:
-            self._expect.insert(1, "Stop-Sessions")  # right after this Start-Ack
-        return StartAcked(ack)
+        stop = StopSessions.decode(body)
+        if stop.accept != Accept.OK:
+            meaning = Accept.interpret(stop.accept).meaning
+            self.incomplete = f"the server's Stop-Sessions had Accept {stop.accept} ({meaning})"
+        return SessionsStopped(stop)
 
-    def _fetched(self) -> object:
+    def _fetched(self) -> ClientEvent:
         """Fetch-Ack, then the request copy, slots, skip ranges and records (RFC 4656 §3.9)."""
         parts = self._fetch
-        while True:
-            size = self._next_fetch_part(parts)
-            if size is None:
-                break
+        while (size := self._next_fetch_part(parts)) is not None:
             part = self._framer.part(size)
             if part is None:
                 return NEED_DATA
             parts.append(part)
         self._fetch = []
         ack = FetchAck.decode(parts[0])
-        data = None
-        if len(parts) == 5:
-            data = FetchedSession.decode_parts(parts[1], parts[2], parts[3], parts[4], ack)
-        return Fetched(ack, data)
+        if ack.accept != Accept.OK:
+            return Refused(refusal(ack.accept, self._asked), ack.accept)
+        request, slots, skips, records = parts[1:]
+        return Fetched(ack, FetchedSession.decode_parts(request, slots, skips, records, ack))
 
     @staticmethod
     def _next_fetch_part(parts: list[bytes]) -> int | None:
@@ -92,12 +113,12 @@ class OwampClientConnection(ClientConnectionBase):
         if not parts:
             return FetchAck.BODY
         ack = FetchAck.decode(parts[0])
-        sizes = [
+        if ack.accept != Accept.OK or len(parts) == 5:
+            return None
+        sizes = (
             RequestSession.FIXED,
             Slot.SIZE * RequestSession.num_slots(parts[1]) if len(parts) > 1 else 0,
             skip_ranges_size(ack.num_skip_ranges),
             records_size(ack.num_records),
-        ]
-        if ack.accept != Accept.OK or len(parts) == 5:
-            return None
+        )
         return sizes[len(parts) - 1]

@@ -37,7 +37,7 @@ class SessionsStopped:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """Client side: Fetch-Ack and, if it accepted, the session's data (RFC 4656 §3.9)."""
+    """Client side: Fetch-Ack with Accept 0 and the session's data (RFC 4656 §3.9)."""
 
     ack: FetchAck
-    data: FetchedSession | None
+    data: FetchedSession

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from otwamp.errors import ProtocolError
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.security.control import (
     ControlReceiver,
     ControlSender,
@@ -85,6 +85,25 @@ class Channels:
 
 
 OPEN_CHANNELS = Channels(None, OpenControlSender())
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """What connection set-up settled: the mode, keys and where they came from."""
+
+    mode: TwampMode
+    mode_word: int  # as sent in the Set-Up-Response, key-source bits included
+    keys: SessionKeys | None = field(repr=False)
+    key_source: KeySourceKind
+    label: str  # the KeyID's identity, or the IKE SA's SPIs
+
+    @property
+    def ike_spis(self) -> tuple[str, str] | None:
+        """SPIi and SPIr in hex when the key is IKEv2-derived (D4), for reports."""
+        if self.key_source is not KeySourceKind.IKEV2:
+            return None
+        spi_i, spi_r = (part.split("=")[1] for part in self.label.split())
+        return spi_i, spi_r
 
 
 def client_setup(

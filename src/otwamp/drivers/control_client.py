@@ -1,29 +1,26 @@
 """What the OWAMP and TWAMP clients share: settings, the control stream, set-up.
 
-The control machines decide what is valid; this module moves octets and
-turns refusals into messages that say what the Accept value means.
+The control machines decide; this module reads octets with a timeout, feeds
+them, carries out what the machine asks (send octets, look up a key) and
+turns refusals into RefusedError with the machine's words.
 """
 
 import asyncio
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from otwamp.control.client_base import ClientConnectionBase
-from otwamp.control.events import NEED_DATA, GreetingReceived, ServerStarted
-from otwamp.control.security import DEFAULT_MAX_COUNT, check_count, choose_mode, client_setup
-from otwamp.errors import (
-    AuthenticationError,
-    KeySourceError,
-    OtwampError,
-    ProtocolError,
-    RefusedError,
-)
-from otwamp.keys.source import ClientKeySource
-from otwamp.security.sessionkeys import SessionKeys
+from otwamp.control.effects import Send
+from otwamp.control.events import ClientEvent, CredentialsNeeded, NeedData, Refused, ServerStarted
+from otwamp.control.security import DEFAULT_MAX_COUNT, Security
+from otwamp.errors import AuthenticationError, KeySourceError, OtwampError, RefusedError
+from otwamp.keys.source import ClientKeySource, Credentials
 from otwamp.session.schedule import Schedule
-from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode, mode_names
+from otwamp.wire.registry import MODE_NAMES, TwampMode
+
+__all__ = ["Control", "PingSettings", "Security", "connect", "expect", "set_up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,26 +43,8 @@ class PingSettings:
     directions: tuple[str, ...] = ("to", "from")  # OWAMP only: which one-way sessions
 
 
-@dataclass(frozen=True, slots=True)
-class Security:
-    """What connection set-up settled: the mode, keys and where they came from."""
-
-    mode: TwampMode
-    mode_word: int
-    keys: SessionKeys | None = field(repr=False)
-    key_source: str
-    label: str
-
-    @property
-    def ike_spis(self) -> tuple[str, str] | None:
-        """SPIi and SPIr in hex when the key is IKEv2-derived (D4), for reports."""
-        if self.key_source != "ikev2":
-            return None
-        spi_i, spi_r = (part.split("=")[1] for part in self.label.split())
-        return spi_i, spi_r
-
-
 M = TypeVar("M", bound=ClientConnectionBase)
+E = TypeVar("E")
 
 
 class Control(Generic[M]):
@@ -81,10 +60,11 @@ class Control(Generic[M]):
         self.writer.write(data)
         await self.writer.drain()
 
-    async def receive(self, what: str, timeout: float | None = -1.0) -> object:
-        """The next event; ``what`` names it in errors; ``timeout`` None waits for ever."""
+    async def next_event(self, timeout: float | None = -1.0) -> ClientEvent:
+        """The machine's next event, reading as needed; ``timeout`` None waits for ever."""
         limit = self.timeout if timeout == -1.0 else timeout
-        while (event := self._next(what)) is NEED_DATA:
+        while isinstance(event := self._next(), NeedData):
+            what = self.machine.expected
             try:
                 data = await asyncio.wait_for(self.reader.read(65536), limit)
             except TimeoutError:
@@ -94,7 +74,12 @@ class Control(Generic[M]):
             self.machine.receive_data(data)
         return event
 
-    def _next(self, what: str) -> object:
+    async def receive(self, expected: type[E], timeout: float | None = -1.0) -> E:
+        """The next event, which must be an ``expected``; a refusal raises RefusedError."""
+        return expect(await self.next_event(timeout), expected)
+
+    def _next(self) -> ClientEvent:
+        what = self.machine.expected
         try:
             return self.machine.next_event()
         except AuthenticationError:
@@ -103,59 +88,42 @@ class Control(Generic[M]):
             ) from None
 
 
-async def connect(settings: PingSettings, machine: M) -> Control[M]:
-    """A control connection to ``settings.host``; OSError says why there is none."""
+async def connect(settings: PingSettings, machine: type[M]) -> Control[M]:
+    """A control connection to ``settings.host`` driving a new ``machine``; OSError says why not."""
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(settings.host, settings.port, family=settings.family),
         settings.control_timeout,
     )
-    return Control(reader, writer, settings.control_timeout, machine)
+    client = machine(os.urandom, settings.modes, settings.max_count)
+    return Control(reader, writer, settings.control_timeout, client)
 
 
-async def set_up(
-    control: Control[M], settings: PingSettings, server: str, ikev2_bit: int
-) -> Security:
-    """Greeting, Set-Up-Response and Server-Start (RFC 4656 §3.1) in the strongest common mode."""
-    event = await control.receive("Server-Greeting")
-    assert isinstance(event, GreetingReceived)
-    greeting = event.greeting
-    if greeting.modes == 0:
-        raise RefusedError("the server refused the connection (Server-Greeting with Modes 0)")
-    mode = choose_mode(greeting.modes, settings.modes)
-    if mode is None:
-        offered = ", ".join(mode_names(greeting.modes)) or f"{greeting.modes:#x}"
-        wanted = ", ".join(MODE_NAMES[m] for m in settings.modes)
-        raise RefusedError(
-            f"no common mode: the server offers {offered}; this client allows {wanted}"
-        )
-    credentials, bits = None, 0
-    if mode is not TwampMode.UNAUTHENTICATED:
-        if settings.keys is None:
-            raise KeySourceError(f"mode {MODE_NAMES[mode]} needs a key: give -u ID and -k FILE")
-        try:
-            check_count(greeting.count, settings.max_count)
-        except ProtocolError as exc:
-            raise RefusedError(f"the server's PBKDF2 {exc}") from None
-        derived = bool(greeting.modes & ikev2_bit)  # offered? RFC 7717 §5.2
-        credentials = await settings.keys.credentials_for(server, derived)
-        bits = ikev2_bit if credentials.source == "ikev2" else 0  # D3
-    response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
-    await control.send(control.machine.setup(response, channels.tx, channels.receiver))
-    started = await control.receive("Server-Start")
-    assert isinstance(started, ServerStarted)
-    accept = started.start.accept
-    if accept == Accept.FAILURE and credentials is not None:
-        raise RefusedError(
-            f"the server rejected the authentication (Accept 1): unknown KeyID "
-            f"{credentials.label!r} or wrong shared secret"
-        )
-    check_accept(accept, "the connection set-up")
-    source, label = ("none", "") if credentials is None else (credentials.source, credentials.label)
-    return Security(mode, response.mode, channels.keys, source, label)
+async def set_up(control: Control[M], settings: PingSettings, server: str) -> Security:
+    """Connection set-up (RFC 4656 §3.1): the machine decides, this answers its requests."""
+    while True:
+        event = await control.next_event()
+        if isinstance(event, Send):
+            await control.send(event.data)
+        elif isinstance(event, CredentialsNeeded):
+            credentials = await _credentials(settings.keys, event, server)
+            await control.send(control.machine.credentials(credentials))
+        else:
+            return expect(event, ServerStarted).security
 
 
-def check_accept(value: int, what: str) -> None:
-    """Raise RefusedError naming the Accept value's meaning (RFC 4656 §3.3)."""
-    if value != Accept.OK:
-        accept = Accept.interpret(value)
-        raise RefusedError(f"the server refused {what}: Accept {value} ({accept.meaning})")
+def expect(event: ClientEvent, expected: type[E]) -> E:
+    """``event`` if it is an ``expected``; RefusedError with the machine's reason if refused."""
+    if isinstance(event, expected):
+        return event
+    if isinstance(event, Refused):
+        raise RefusedError(event.reason)
+    raise OtwampError(f"internal error: {type(event).__name__} where {expected.__name__} was due")
+
+
+async def _credentials(
+    keys: ClientKeySource | None, needed: CredentialsNeeded, server: str
+) -> Credentials:
+    """The key the machine asked for, from the operator's key source."""
+    if keys is None:
+        raise KeySourceError(f"mode {MODE_NAMES[needed.mode]} needs a key: give -u ID and -k FILE")
+    return await keys.credentials_for(server, needed.derived_offered)

@@ -13,25 +13,20 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from otwamp.control.events import SessionAccepted, StartAcked
 from otwamp.control.owamp_client import OwampClientConnection
 from otwamp.control.owamp_events import Fetched, SessionsStopped
+from otwamp.control.sid import new_sid
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
-from otwamp.drivers.control_client import (
-    Control,
-    PingSettings,
-    Security,
-    check_accept,
-    connect,
-    set_up,
-)
-from otwamp.drivers.control_server import new_sid
+from otwamp.drivers.control_client import Control, PingSettings, Security, connect, set_up
 from otwamp.drivers.owamp_pacer import Receiving, Sending, run_owamp
-from otwamp.drivers.udp import open_test_socket
+from otwamp.drivers.udp import connect_peer, open_test_socket
 from otwamp.errors import OtwampError
+from otwamp.results.owamp import fetched_discard_start
 from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
@@ -41,8 +36,8 @@ from otwamp.session.slots import request_send_times, slots_for
 from otwamp.wire.owamp_control import RequestSession
 from otwamp.wire.owamp_fetch import FetchSession, PacketRecord
 from otwamp.wire.owamp_stop import SessionDescription, StopSessions
-from otwamp.wire.registry import MODE_NAMES, Accept, OwampMode
-from otwamp.wire.timestamp import duration_to_ntp, ntp_to_duration
+from otwamp.wire.registry import MODE_NAMES, Accept
+from otwamp.wire.timestamp import duration_to_ntp, ntp_add, ntp_diff, ntp_to_duration
 from otwamp.wire.twamp_control import dscp_type_p
 
 OWAMP_PORT = 861  # RFC 4656 §3.1
@@ -76,7 +71,7 @@ class _Plan:
 
 async def owping(settings: PingSettings) -> OwpingOutcome:
     """Measure one-way delay to and/or from ``settings.host`` with OWAMP."""
-    control = await connect(settings, OwampClientConnection())
+    control = await connect(settings, OwampClientConnection)
     try:
         return await _measure(control, settings)
     finally:
@@ -90,8 +85,8 @@ async def _measure(
 ) -> OwpingOutcome:
     local = control.writer.get_extra_info("sockname")[0]
     peer = control.writer.get_extra_info("peername")[0]
-    security = await set_up(control, settings, peer, int(OwampMode.IKEV2_DERIVED))
-    start = now_ntp() + duration_to_ntp(START_DELAY)
+    security = await set_up(control, settings, peer)
+    start = ntp_add(now_ntp(), duration_to_ntp(START_DELAY))
     plan = _Plan(
         local, peer, security, start, duration_to_ntp(settings.wait), settings.padding or 0
     )
@@ -105,9 +100,7 @@ async def _measure(
             sock = sockets.enter_context(open_test_socket(local, 0, family, settings.dscp))
             from_ = await _request_from(control, settings, plan, sock)
         await control.send(control.machine.start_sessions())
-        ack = await control.receive("Start-Ack")
-        assert isinstance(ack, StartAcked)
-        check_accept(ack.ack.accept, "Start-Sessions")
+        await control.receive(StartAcked)
         clock = clock_state()
         mode, source = MODE_NAMES[security.mode], security.key_source
         outcome = OwpingOutcome(
@@ -138,18 +131,16 @@ class _From:
 
     receiving: Receiving
     sid: bytes
-    times: list[int]
+    times: Sequence[int]
 
 
 async def _request(
-    control: Control[OwampClientConnection], request: RequestSession, what: str
+    control: Control[OwampClientConnection], request: RequestSession
 ) -> tuple[int, bytes]:
     """Send a Request-Session; return the Accept-Session's Port and SID (RFC 4656 §3.5)."""
     await control.send(control.machine.request_session(request))
-    event = await control.receive("Accept-Session")
-    assert isinstance(event, SessionAccepted)
-    check_accept(event.accept.accept, f"the {what} session")
-    return event.accept.port, event.accept.sid
+    accepted = (await control.receive(SessionAccepted)).accept
+    return accepted.port, accepted.sid
 
 
 def _session_request(settings: PingSettings, plan: _Plan, **addressing: Any) -> RequestSession:
@@ -181,7 +172,7 @@ async def _request_to(
         receiver_port=0,
         conf_receiver=True,
     )
-    port, sid = await _request(control, request, "to")
+    port, sid = await _request(control, request)
     protection = session_protection(plan.security.mode_word, sid, plan.security.keys)
     sender = OwampSender(os.urandom(plan.padding), protection)  # RFC 4656 §4.1.2: random padding
     return _To(
@@ -197,7 +188,7 @@ async def _request_from(
     sock: socket.socket,
 ) -> _From:
     """The "from" session: the server sends, we receive and choose the SID (RFC 4656 §3.5)."""
-    sid = new_sid(plan.local)
+    sid = new_sid(plan.local, now_ntp(), os.urandom)
     request = _session_request(
         settings,
         plan,
@@ -208,7 +199,7 @@ async def _request_from(
         conf_sender=True,
         sid=sid,
     )
-    port, _ = await _request(control, request, "from")
+    port, _ = await _request(control, request)
     security = plan.security
     record = OwampSessionRecord(
         sid, "from", MODE_NAMES[security.mode], security.key_source, settings.count
@@ -217,7 +208,9 @@ async def _request_from(
     protection = session_protection(security.mode_word, sid, security.keys)
     receiver = OwampReceiver(record, times, plan.timeout, protection)
     sock.setblocking(False)
-    return _From(Receiving(sock, (plan.peer, port), receiver), sid, times)
+    # Only the server's sender reaches us: its port came in Accept-Session (RFC 4656 §3.5).
+    source = connect_peer(sock, (plan.peer, port))
+    return _From(Receiving(sock, source, receiver), sid, times)
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -232,30 +225,34 @@ async def _run(
     clock: ClockState,
 ) -> str | None:
     """Run the test, then exchange Stop-Sessions (RFC 4656 §3.8); return why it ended early."""
-    last = max(([to.sending.times[-1]] if to else []) + ([from_.times[-1]] if from_ else []))
-    end = last + plan.timeout  # RFC 4656 §3.8: Stop-Sessions after Timeout past the last packet
+    lasts = ([to.sending.times[-1]] if to else []) + ([from_.times[-1]] if from_ else [])
+    last = max(lasts, key=lambda t: ntp_diff(t, plan.start_time))  # wrap-safe (RFC 5905 §6)
+    end = ntp_add(last, plan.timeout)  # RFC 4656 §3.8: Stop-Sessions Timeout past the last packet
     stop = threading.Event()
     sending, receiving = (to.sending if to else None), (from_.receiving if from_ else None)
     pacer = asyncio.create_task(asyncio.to_thread(run_owamp, sending, receiving, end, clock, stop))
-    server_stop = asyncio.create_task(control.receive("Stop-Sessions", timeout=None))
+    server_stop = asyncio.create_task(control.receive(SessionsStopped, timeout=None))
     await asyncio.wait({pacer, server_stop}, return_when=asyncio.FIRST_COMPLETED)
-    if server_stop.done() and server_stop.exception() is not None:
+    if server_stop.done():  # RFC 4656 §3.8: a premature stop ends our send sessions too
         stop.set()
-        await pacer
-        return f"{server_stop.exception()} (during the test)"
     await pacer
+    if server_stop.done() and server_stop.exception() is not None:
+        return f"{server_stop.exception()} (during the test)"
     descriptions: tuple[SessionDescription, ...] = ()
     if to is not None:
         next_seqno, skips = to.sending.sender.stop_description()
         descriptions = (SessionDescription(to.sid, next_seqno, skips),)
-    await control.send(control.machine.stop_sessions(StopSessions(Accept.OK, descriptions)))
+    try:
+        await control.send(control.machine.stop_sessions(StopSessions(Accept.OK, descriptions)))
+    except OSError:  # ConnectionError included: the server is gone
+        return "the server closed the control connection before our Stop-Sessions"
     try:
         event = await asyncio.wait_for(server_stop, control.timeout + ntp_to_duration(plan.timeout))
     except (OtwampError, TimeoutError) as exc:
         return str(exc) or "the server sent no Stop-Sessions"
-    assert isinstance(event, SessionsStopped)
     if from_ is not None:
         _finish(from_, event.stop, clock)
+        from_.receiving.receiver.record.incomplete = control.machine.incomplete
     return None
 
 
@@ -275,10 +272,7 @@ async def _fetch(
 ) -> OwampSessionRecord:
     """The server's records of our "to" session (RFC 4656 §3.9)."""
     await control.send(control.machine.fetch_session(FetchSession(to.sid)))
-    event = await control.receive("Fetch-Ack")
-    assert isinstance(event, Fetched)
-    check_accept(event.ack.accept, "Fetch-Session")
-    assert event.data is not None
+    event = await control.receive(Fetched)
     next_seqno, skips = to.sending.sender.stop_description()
     security = plan.security
     record = OwampSessionRecord(
@@ -289,6 +283,9 @@ async def _fetch(
         len(to.sending.times),
         next_seqno=next_seqno,
         skipped=[(skip.first, skip.last) for skip in skips],
+        incomplete=control.machine.incomplete,  # RFC 4656 §3.8: the server's Accept
+        # The server's receiver discarded what arrived within Timeout of the stop (§3.8).
+        discarded_from=fetched_discard_start((r.seq for r in event.data.records), next_seqno),
     )
     record.arrivals = [_arrival(packet) for packet in event.data.records if not packet.lost]
     return record

@@ -3,7 +3,8 @@
 asyncio's selector waits in whole milliseconds, too coarse for schedules of
 tens of microseconds, so the test session runs in a worker thread around
 select(2), whose timeout has microsecond resolution. The thread owns the test
-socket; the sans-I/O ``SessionSender`` does all packet work.
+socket, connected to the reflector (``connect_peer``); the sans-I/O
+``SessionSender`` does all packet work.
 """
 
 import select
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from otwamp.drivers.clock import ClockState
-from otwamp.drivers.udp import receive_all
+from otwamp.drivers.udp import SocketCounts, receive_all, send_datagram
 from otwamp.results.records import Stamp
 from otwamp.session.packets import SenderPackets
 from otwamp.session.sender import SessionSender
@@ -33,13 +34,34 @@ class PacerPlan:
 
 def run_session(
     sock: socket.socket,
-    destination: tuple[str, int],
+    reflector: tuple[str, int],
     sender: SessionSender,
     plan: PacerPlan,
     clock: ClockState,
     stop: threading.Event,
 ) -> None:
-    """Send every packet on schedule and collect replies until done or stopped."""
+    """Send every packet on schedule and collect replies until done or stopped.
+
+    ``sock`` is connected to ``reflector``, the address its replies come from.
+    """
+    kernel = SocketCounts()
+    try:
+        _pace(sock, reflector, sender, plan, clock, stop, kernel)
+    finally:
+        kernel.settle(sock)
+        sender.record.dropped.kernel_drops = kernel.kernel_drops
+
+
+def _pace(
+    sock: socket.socket,
+    reflector: tuple[str, int],
+    sender: SessionSender,
+    plan: PacerPlan,
+    clock: ClockState,
+    stop: threading.Event,
+    kernel: SocketCounts,
+) -> None:
+    """The send and receive loop of ``run_session``."""
     count = len(plan.offsets)
     estimate = clock.estimate
     error = estimate.to_int()
@@ -49,7 +71,7 @@ def run_session(
     while not stop.is_set():
         now = time.perf_counter()
         if seq < count and now >= start + plan.offsets[seq]:
-            ntp = send_stamped(sock, destination, sender, packet, error)
+            ntp = send_stamped(sock, None, sender, packet, error, kernel)
             sender.mark_sent(seq, ntp, estimate)
             seq += 1
             if seq < count:
@@ -61,33 +83,41 @@ def run_session(
             return
         due = start + plan.offsets[seq] if seq < count else deadline
         if select.select([sock], [], [], min(max(due - now, 0.0), _POLL))[0]:
-            _collect(sock, destination, sender, clock)
+            _collect(sock, reflector, sender, clock, kernel)
 
 
 def send_stamped(
     sock: socket.socket,
-    destination: tuple[str, int],
+    destination: tuple[str, int] | None,
     sender: SenderPackets,
     packet: bytearray,
     error: int,
+    kernel: SocketCounts,
 ) -> int:
-    """Stamp and send one packet, waiting out a full send buffer; return its timestamp."""
+    """Stamp and send one packet, waiting out a full send buffer; return its timestamp.
+
+    ``destination`` None sends to the peer ``sock`` is connected to.
+    """
     while True:
         ntp = ns_to_ntp(time.time_ns())
         wire = sender.stamp(packet, ntp, error)  # the last step before the send (D10)
         try:
-            sock.sendto(wire, destination)
+            send_datagram(sock, wire, destination, kernel)
             return ntp
         except BlockingIOError:
             select.select([], [sock], [], _POLL)
 
 
 def _collect(
-    sock: socket.socket, reflector: tuple[str, int], sender: SessionSender, clock: ClockState
+    sock: socket.socket,
+    reflector: tuple[str, int],
+    sender: SessionSender,
+    clock: ClockState,
+    kernel: SocketCounts,
 ) -> None:
     """Record every queued reply; datagrams from elsewhere are counted and dropped."""
     sync, error = clock.synchronized, clock.error
-    for datagram in receive_all(sock):
+    for datagram in receive_all(sock, kernel):
         if datagram.source != reflector:
             sender.record.dropped.wrong_source += 1
             continue
