@@ -8,14 +8,11 @@ IVs, so every HMAC is checked and every octet of ciphertext reproduced.
 """
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from otwamp.control.events import NeedData, SetUpReceived, StartRequested
-from otwamp.control.owamp_client import OwampClientConnection
 from otwamp.control.owamp_events import (
-    Fetched,
     FetchRequested,
     OwampSessionRequested,
     SessionsStopped,
@@ -26,7 +23,7 @@ from otwamp.errors import ProtocolError
 from otwamp.security.control import SecureControlReceiver, SecureControlSender
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.owamp_control import AcceptSession, RequestSession, StartAck
-from otwamp.wire.owamp_fetch import FetchAck, FetchedSession, FetchSession
+from otwamp.wire.owamp_fetch import FetchAck, FetchedSession
 from otwamp.wire.owamp_stop import StopSessions
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
 from tests.wire.owamp.vectors import OWAMP, load
@@ -111,73 +108,6 @@ def test_server_machine_replays_owampd(name: str) -> None:
             sent += server_answer(server, message, plain, fetched) or b""
     assert sent == recorded
     assert isinstance(server.next_event(), NeedData)
-
-
-def client_request(client: OwampClientConnection, name: str, plain: bytes) -> bytes:
-    """The client machine's octets for a recorded client message."""
-    if name == "Request-Session":
-        fixed = plain[: RequestSession.FIXED]
-        slots = plain[RequestSession.FIXED + HMAC : -HMAC]
-        return client.request_session(RequestSession.decode_parts(fixed, slots))
-    if name == "Start-Sessions":
-        return client.start_sessions()
-    if name == "Stop-Sessions":
-        return client.stop_sessions(StopSessions.decode(plain[:-HMAC]))
-    return client.fetch_session(FetchSession.decode(plain[:-HMAC]))
-
-
-@pytest.mark.parametrize("name", OWAMP)
-def test_client_machine_replays_owping(name: str) -> None:
-    client = OwampClientConnection()
-    session_keys = keys(name)
-    sent, recorded, events = b"", b"", []
-    for direction, message, wire, plain in transcript(name):
-        if direction == "server->client":
-            client.receive_data(wire)
-            while not isinstance(event := client.next_event(), NeedData):
-                events.append(type(event).__name__)
-            continue
-        recorded += wire
-        if message == "Set-Up-Response":
-            response = SetUpResponse.decode(plain)
-            if session_keys is None:
-                sent += client.setup(response)
-            else:
-                sent += client.setup(
-                    response,
-                    SecureControlSender(session_keys, response.client_iv),
-                    lambda iv, k=session_keys: SecureControlReceiver(k, iv),
-                )
-        else:
-            sent += client_request(client, message, plain)
-    assert sent == recorded
-    assert events == [
-        "GreetingReceived",
-        "ServerStarted",
-        "SessionAccepted",
-        "SessionAccepted",
-        "StartAcked",
-        "SessionsStopped",
-        "Fetched",
-    ]
-
-
-def test_fetched_data_carries_the_records() -> None:
-    client = OwampClientConnection()
-    got: list[Any] = []
-    for direction, message, wire, plain in transcript("owamp-O"):
-        if direction == "server->client":
-            client.receive_data(wire)
-            while not isinstance(event := client.next_event(), NeedData):
-                got.append(event)
-        elif message == "Set-Up-Response":
-            client.setup(SetUpResponse.decode(plain))
-        else:
-            client_request(client, message, plain)
-    fetched = got[-1]
-    assert isinstance(fetched, Fetched) and fetched.data is not None
-    assert fetched.ack.num_records == 5
-    assert [r.seq for r in fetched.data.records] == [0, 1, 2, 3, 4]
 
 
 def _started_server() -> OwampServerConnection:

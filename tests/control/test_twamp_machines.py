@@ -9,20 +9,20 @@ from hypothesis import strategies as st
 
 from otwamp.control.events import (
     NEED_DATA,
-    GreetingReceived,
-    ServerStarted,
-    SessionAccepted,
     SessionRequested,
     SetUpReceived,
-    StartAcked,
     StartRequested,
     StopRequested,
     UnsupportedCommand,
 )
-from otwamp.control.twamp_client import TwampClientConnection
+from otwamp.control.framing import Framer
 from otwamp.control.twamp_server import ServerState, TwampServerConnection
 from otwamp.errors import AuthenticationError, ProtocolError
-from otwamp.security.control import SecureControlReceiver, SecureControlSender
+from otwamp.security.control import (
+    OpenControlSender,
+    SecureControlReceiver,
+    SecureControlSender,
+)
 from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse, encode_key_id
@@ -57,32 +57,62 @@ OPEN_VECTORS = ("twamp-O", "twamp-O-pad0")
 SECURED_VECTORS = ("twamp-A", "twamp-E", "twamp-M", "twamp-A-pad0", "twamp-E-pad0", "twamp-M-pad0")
 
 
+class WireClient:
+    """The client's side written from the codecs: seals what it sends, opens what it reads."""
+
+    def __init__(self, secured: bool) -> None:
+        self.secured = secured
+        self.tx = SecureControlSender(KEYS, CLIENT_IV) if secured else OpenControlSender()
+        self.framer = Framer()
+
+    @staticmethod
+    def setup(response: SetUpResponse) -> bytes:
+        return response.encode()  # Set-Up-Response is never encrypted (RFC 4656 §3.1)
+
+    def request_session(self, request: RequestTwSession) -> bytes:
+        return self.tx.seal(request.encode())
+
+    def start_sessions(self) -> bytes:
+        return self.tx.seal(StartSessions().encode())
+
+    def stop_sessions(self, accept: int, count: int) -> bytes:
+        return self.tx.seal(StopSessions(accept, count).encode())
+
+    def server_start(self, wire: bytes) -> ServerStart:
+        clear = ServerStart.CLEAR_SIZE
+        head = ServerStart.decode(wire[:clear] + bytes(ServerStart.SIZE - clear))
+        if head.accept != Accept.OK or not self.secured:
+            return ServerStart.decode(wire)
+        self.framer.rx = SecureControlReceiver(KEYS, head.server_iv)
+        return ServerStart.decode(wire[:clear] + self.framer.rx.decrypt(wire[clear:]))
+
+    def read(self, wire: bytes, *kinds: type) -> list[object]:
+        """Decode the server's answers of these kinds, in order."""
+        self.framer.feed(wire)
+        return [kind.decode(self.framer.part(kind.BODY)) for kind in kinds]
+
+
 class Pair:
-    """A client and a server machine connected back to back, in open or a secured mode."""
+    """A server machine and a client written from the codecs, in open or a secured mode."""
 
     def __init__(self, secured: bool = False) -> None:
         self.secured = secured
-        self.client = TwampClientConnection()
+        self.client = WireClient(secured)
         self.server = TwampServerConnection()
 
     def to_server(self, data: bytes) -> list[object]:
         self.server.receive_data(data)
-        return self._events(self.server)
-
-    def to_client(self, data: bytes) -> list[object]:
-        self.client.receive_data(data)
-        return self._events(self.client)
-
-    @staticmethod
-    def _events(machine):
         events = []
-        while (event := machine.next_event()) is not NEED_DATA:
+        while (event := self.server.next_event()) is not NEED_DATA:
             events.append(event)
         return events
 
+    def greet(self) -> None:
+        assert ServerGreeting.decode(self.server.greet(GREETING)) == GREETING
+
     def set_up(self) -> None:
         """Greeting, Set-Up-Response and Server-Start with Accept 0."""
-        assert self.to_client(self.server.greet(GREETING)) == [GreetingReceived(GREETING)]
+        self.greet()
         mode = TwampMode.AUTHENTICATED if self.secured else TwampMode.UNAUTHENTICATED
         response = SetUpResponse(
             mode=mode,
@@ -90,24 +120,15 @@ class Pair:
             token=bytes(range(64)) if self.secured else bytes(64),
             client_iv=CLIENT_IV if self.secured else bytes(16),
         )
-        if self.secured:
-            wire = self.client.setup(
-                response,
-                SecureControlSender(KEYS, CLIENT_IV),
-                lambda iv: SecureControlReceiver(KEYS, iv),
-            )
-        else:
-            wire = self.client.setup(response)
-        assert wire == response.encode()  # Set-Up-Response is never encrypted
+        wire = self.client.setup(response)
         assert self.to_server(wire) == [SetUpReceived(response)]
         assert self.server.state is ServerState.SETTING_UP
         start = ServerStart(Accept.OK, SERVER_IV if self.secured else bytes(16), START_TIME)
         if self.secured:
-            event = SetUpReceived(response)
             wire = self.server.start(
                 start,
                 SecureControlSender(KEYS, SERVER_IV),
-                SecureControlReceiver(KEYS, event.response.client_iv),
+                SecureControlReceiver(KEYS, response.client_iv),
             )
             # Octets 0-31 in clear, Start-Time and MBZ encrypted (RFC 4656 §3.1).
             assert wire[:32] == start.encode()[:32]
@@ -115,7 +136,7 @@ class Pair:
         else:
             wire = self.server.start(start)
             assert wire == start.encode()
-        assert self.to_client(wire) == [ServerStarted(start)]
+        assert self.client.server_start(wire) == start
         assert self.server.state is ServerState.AWAIT_COMMAND
         self.server_start_wire = wire
 
@@ -130,14 +151,14 @@ class Pair:
         assert self.server.state is ServerState.ANSWERING
         answer = self.server.accept_session(accept)
         assert len(answer) == 48
-        assert self.to_client(answer) == [SessionAccepted(accept)]
+        assert self.client.read(answer, AcceptSession) == [accept]
 
     def start(self, accept: int = Accept.OK):
         wire = self.client.start_sessions()
         assert len(wire) == 32
         assert self.to_server(wire) == [StartRequested()]
         answer = self.server.start_ack(accept)
-        assert self.to_client(answer) == [StartAcked(StartAck(accept))]
+        assert self.client.read(answer, StartAck) == [StartAck(accept)]
 
     def stop(self, count: int = 1):
         wire = self.client.stop_sessions(Accept.OK, count)
@@ -159,7 +180,6 @@ def test_whole_exchange(secured):
     pair.stop(1)
     assert pair.server.state is ServerState.AWAIT_COMMAND
     assert pair.server.sessions_accepted == 0
-    assert not pair.client.closed
     # The connection carries on: a second round (RFC 4656 §3.4).
     pair.request()
     pair.request(accept=AcceptSession(Accept.OK, 18793, bytes(range(16))))
@@ -167,13 +187,6 @@ def test_whole_exchange(secured):
     pair.start()
     pair.stop(2)
     assert pair.server.state is ServerState.AWAIT_COMMAND
-
-
-def test_open_mode_wire_is_plaintext_with_zero_hmacs():
-    pair = Pair()
-    pair.set_up()
-    assert pair.client.start_sessions() == b"\x02" + bytes(15) + ZERO_HMAC
-    assert pair.client.stop_sessions(0, 1) == StopSessions(0, 1).encode() + ZERO_HMAC
 
 
 def test_open_mode_ignores_hmac_field():
@@ -211,7 +224,7 @@ def test_pipelined_commands_wait_for_the_answer(secured):
     answers = pair.server.accept_session(ACCEPT)
     assert pair.to_server(b"") == [StartRequested()]
     answers += pair.server.start_ack(Accept.OK)
-    assert pair.to_client(answers) == [SessionAccepted(ACCEPT), StartAcked(StartAck(0))]
+    assert pair.client.read(answers, AcceptSession, StartAck) == [ACCEPT, StartAck(0)]
 
 
 @pytest.mark.parametrize("secured", [False, True], ids=["open", "secured"])
@@ -219,14 +232,11 @@ def test_set_up_and_request_in_one_segment(secured):
     # A Request-TW-Session arriving with Set-Up-Response waits until Server-Start is sent,
     # so the server decodes it with the channel Server-Start installs.
     pair = Pair(secured)
-    pair.to_client(pair.server.greet(GREETING))
+    pair.greet()
     response = SetUpResponse(TwampMode.AUTHENTICATED, encode_key_id("k"), bytes(64), CLIENT_IV)
-    if secured:
-        tx = SecureControlSender(KEYS, CLIENT_IV)
-        wire = pair.client.setup(response, tx, lambda iv: SecureControlReceiver(KEYS, iv))
-    else:
-        wire = pair.client.setup(SetUpResponse(TwampMode.UNAUTHENTICATED))
-    wire += pair.client.request_session(REQUEST)
+    if not secured:
+        response = SetUpResponse(TwampMode.UNAUTHENTICATED)
+    wire = pair.client.setup(response) + pair.client.request_session(REQUEST)
     events = pair.to_server(wire)
     assert len(events) == 1
     assert isinstance(events[0], SetUpReceived)
@@ -238,9 +248,7 @@ def test_set_up_and_request_in_one_segment(secured):
     )
     start = pair.server.start(ServerStart(0, SERVER_IV, START_TIME), *channels)
     assert pair.to_server(b"") == [SessionRequested(REQUEST)]
-    start_event = pair.to_client(start)
-    assert len(start_event) == 1
-    assert start_event[0].start.start_time == START_TIME
+    assert pair.client.server_start(start).start_time == START_TIME
 
 
 def test_start_sessions_with_no_session_is_accepted_by_the_state_table():
@@ -372,70 +380,18 @@ def test_corrupted_body_from_client():
         pair.to_server(bytes(wire))
 
 
-def test_corrupted_hmac_from_server():
-    pair = Pair(secured=True)
-    pair.set_up()
-    pair.to_server(pair.client.request_session(REQUEST))
-    answer = bytearray(pair.server.accept_session(ACCEPT))
-    answer[40] ^= 0x10
-    with pytest.raises(AuthenticationError):
-        pair.to_client(bytes(answer))
-
-
-def test_corrupted_start_time_block_breaks_the_first_server_hmac():
-    # DESIGN D13: the first Accept-Session HMAC covers the encrypted Server-Start block.
-    pair = Pair(secured=True)
-    pair.to_client(pair.server.greet(GREETING))
-    response = SetUpResponse(TwampMode.AUTHENTICATED, encode_key_id("k"), bytes(64), CLIENT_IV)
-    wire = pair.client.setup(
-        response, SecureControlSender(KEYS, CLIENT_IV), lambda iv: SecureControlReceiver(KEYS, iv)
-    )
-    pair.to_server(wire)
-    start = bytearray(
-        pair.server.start(
-            ServerStart(0, SERVER_IV, START_TIME),
-            SecureControlSender(KEYS, SERVER_IV),
-            SecureControlReceiver(KEYS, CLIENT_IV),
-        )
-    )
-    start[40] ^= 0x01
-    pair.to_client(bytes(start))
-    pair.to_server(pair.client.request_session(REQUEST))
-    with pytest.raises(AuthenticationError):
-        pair.to_client(pair.server.accept_session(ACCEPT))
-
-
 @pytest.mark.parametrize("accept", [1, 2, 3, 6])
 def test_server_start_refusal_closes_both(accept):
     pair = Pair()
-    pair.to_client(pair.server.greet(GREETING))
+    pair.greet()
     pair.to_server(pair.client.setup(SetUpResponse(TwampMode.UNAUTHENTICATED)))
     refusal = ServerStart(accept, bytes(16), START_TIME)
     wire = pair.server.start(refusal)
     assert wire == refusal.encode()
     assert pair.server.state is ServerState.CLOSED
-    events = pair.to_client(wire)
-    assert len(events) == 1
-    assert events[0].start.accept == accept
-    assert pair.client.closed
+    assert pair.client.server_start(wire).accept == accept
     with pytest.raises(ProtocolError):
-        pair.to_client(b"\x00" * 48)
-
-
-def test_server_start_refusal_in_secured_mode_needs_no_keys():
-    client = TwampClientConnection()
-    client.receive_data(GREETING.encode())
-    assert client.next_event() == GreetingReceived(GREETING)
-
-    def factory(iv):
-        raise AssertionError("no channel for a refused connection")
-
-    client.setup(SetUpResponse(TwampMode.ENCRYPTED), SecureControlSender(KEYS, CLIENT_IV), factory)
-    client.receive_data(ServerStart(Accept.FAILURE, SERVER_IV, 5).encode())
-    event = client.next_event()
-    assert isinstance(event, ServerStarted)
-    assert event.start.accept == Accept.FAILURE
-    assert client.closed
+        pair.to_server(b"\x00" * 48)
 
 
 def test_modes_zero_greeting_closes_the_server():
@@ -456,13 +412,6 @@ def test_client_octets_before_the_greeting():
     with pytest.raises(ProtocolError) as info:
         server.next_event()
     assert info.value.field == "TWAMP-Control"
-
-
-def test_unasked_octets_at_the_client():
-    pair = Pair()
-    pair.set_up()
-    with pytest.raises(ProtocolError):
-        pair.to_client(b"\x00" * 48)
 
 
 def test_bad_request_body_from_client():
@@ -487,13 +436,11 @@ def test_answers_without_a_question_are_programming_errors():
         pair.server.start_ack(0)  # Request-TW-Session wants an Accept-Session
     with pytest.raises(RuntimeError):
         pair.server.greet(GREETING)
-    with pytest.raises(RuntimeError):
-        TwampClientConnection().setup(SetUpResponse(1))
 
 
 def test_partial_messages_need_data():
     pair = Pair()
-    pair.to_client(pair.server.greet(GREETING))
+    pair.greet()
     wire = pair.client.setup(SetUpResponse(TwampMode.UNAUTHENTICATED))
     pair.server.receive_data(wire[:163])
     assert pair.server.next_event() is NEED_DATA
@@ -530,47 +477,12 @@ def replay_server(rec: Recorded, chunks: list[bytes]) -> tuple[list[object], byt
     return events, sent
 
 
-def replay_client(rec: Recorded, chunks: list[bytes]) -> tuple[list[object], bytes]:
-    """Feed the recorded server stream to a client sending the recorded values."""
-    client = TwampClientConnection()
-    tx, rx_factory = rec.client_channels()
-
-    def answer(event):
-        if isinstance(event, GreetingReceived):
-            return client.setup(rec.setup(), tx, rx_factory)
-        if isinstance(event, ServerStarted):
-            return client.request_session(rec.request())
-        if isinstance(event, SessionAccepted):
-            return client.start_sessions()
-        assert isinstance(event, StartAcked)
-        stop = rec.stop()
-        return client.stop_sessions(stop.accept, stop.num_sessions)
-
-    events, sent = [], b""
-    for chunk in chunks:
-        client.receive_data(chunk)
-        more, out = drain(client, answer)
-        events += more
-        sent += out
-    assert not client.closed
-    return events, sent
-
-
 def expected_server_events(rec: Recorded) -> list[object]:
     return [
         SetUpReceived(rec.setup()),
         SessionRequested(rec.request()),
         StartRequested(),
         StopRequested(rec.stop()),
-    ]
-
-
-def expected_client_events(rec: Recorded) -> list[object]:
-    return [
-        GreetingReceived(rec.greeting()),
-        ServerStarted(rec.server_start()),
-        SessionAccepted(rec.accept()),
-        StartAcked(rec.start_ack()),
     ]
 
 
@@ -585,14 +497,6 @@ def test_server_replays_recorded_client_stream(name):
     # Given the recorded field values (and, when secured, keys and IVs) the server's answers
     # are the recorded server stream, byte for byte, HMACs included.
     assert sent == rec.stream(SERVER_TO_CLIENT)
-
-
-@pytest.mark.parametrize("name", ALL_VECTORS)
-def test_client_replays_recorded_server_stream(name):
-    rec = Recorded(name)
-    events, sent = replay_client(rec, [rec.stream(SERVER_TO_CLIENT)])
-    assert events == expected_client_events(rec)
-    assert sent == rec.stream(CLIENT_TO_SERVER)
 
 
 def test_open_vector_values():
@@ -617,16 +521,6 @@ def test_server_replay_in_random_chunks(name, sizes):
     assert sent == rec.stream(SERVER_TO_CLIENT)
 
 
-@pytest.mark.parametrize("name", ["twamp-O", "twamp-A", "twamp-E", "twamp-M"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sizes=chunk_sizes)
-def test_client_replay_in_random_chunks(name, sizes):
-    rec = Recorded(name)
-    events, sent = replay_client(rec, split(rec.stream(SERVER_TO_CLIENT), sizes))
-    assert events == expected_client_events(rec)
-    assert sent == rec.stream(CLIENT_TO_SERVER)
-
-
 @pytest.mark.parametrize("name", ["twamp-A", "twamp-E"])
 def test_secured_replay_with_secure_receivers_only(name):
     # Only SecureControlReceiver keyed from derived_for_checking, with Client-IV from the
@@ -646,36 +540,17 @@ def test_secured_replay_with_secure_receivers_only(name):
     assert server.next_event() == StopRequested(StopSessions(0, 1))
     assert server.next_event() is NEED_DATA
 
-    client = TwampClientConnection()
-    client.receive_data(rec.stream(SERVER_TO_CLIENT))
-    assert isinstance(client.next_event(), GreetingReceived)
-    seen_iv = []
-
-    def factory(iv):
-        seen_iv.append(iv)
-        return SecureControlReceiver(rec.keys, iv)
-
-    client.setup(rec.setup(), rx_factory=factory)
-    assert client.next_event() == ServerStarted(rec.server_start())
-    assert seen_iv == [rec.server_start().server_iv]
-    client.request_session(rec.request())
-    assert client.next_event() == SessionAccepted(rec.accept())
-    client.start_sessions()
-    assert client.next_event() == StartAcked(StartAck(0))
-    assert client.next_event() is NEED_DATA
-
 
 @pytest.mark.parametrize("name", ["twamp-A", "twamp-E", "twamp-M"])
-@pytest.mark.parametrize("direction", [CLIENT_TO_SERVER, SERVER_TO_CLIENT])
+@pytest.mark.parametrize("direction", [CLIENT_TO_SERVER])
 def test_secured_replay_with_a_flipped_octet_fails_authentication(name, direction):
     rec = Recorded(name)
     data = bytearray(rec.stream(direction))
     # Flip one octet of the first HMAC: Request-TW-Session's (client octets 260-275) or
     # Accept-Session's (server octets 144-159).
     data[270 if direction == CLIENT_TO_SERVER else 150] ^= 0x01
-    replay = replay_server if direction == CLIENT_TO_SERVER else replay_client
     with pytest.raises(AuthenticationError):
-        replay(rec, [bytes(data)])
+        replay_server(rec, [bytes(data)])
 
 
 @pytest.mark.parametrize("name", ["twamp-A", "twamp-E"])
@@ -703,9 +578,3 @@ def test_secured_vectors_recorded_values():
     assert Recorded("twamp-E").setup().mode == TwampMode.ENCRYPTED
     assert Recorded("twamp-M").setup().mode == TwampMode.MIXED
     assert not Recorded("twamp-O").secured
-
-
-def test_start_sessions_codec_matches_client_output():
-    pair = Pair()
-    pair.set_up()
-    assert pair.client.start_sessions()[:16] == StartSessions().encode()

@@ -11,11 +11,18 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from otwamp.control.events import GreetingReceived, ServerStarted, StartAcked
-from otwamp.control.security import client_setup
+from otwamp.control.effects import Send
+from otwamp.control.events import (
+    CredentialsNeeded,
+    NeedData,
+    Refused,
+    ServerStarted,
+    SessionAccepted,
+    StartAcked,
+)
 from otwamp.keys.source import Credentials
 from otwamp.security.sessionkeys import SessionKeys
-from otwamp.wire.registry import TwampMode
+from otwamp.wire.registry import Accept, TwampMode
 
 
 class ControlClient:
@@ -32,7 +39,7 @@ class ControlClient:
         self.mode = TwampMode.UNAUTHENTICATED
 
     async def event(self) -> Any:
-        while (event := self.machine.next_event()).__class__.__name__ == "NeedData":
+        while isinstance(event := self.machine.next_event(), NeedData):
             data = await asyncio.wait_for(self.reader.read(self.read_size), 5)
             assert data, "the server closed the connection"
             self.machine.receive_data(data)
@@ -41,18 +48,28 @@ class ControlClient:
     async def set_up(
         self, mode: TwampMode = TwampMode.UNAUTHENTICATED, credentials: Credentials | None = None
     ) -> int:
-        greeting = await self.event()
-        assert isinstance(greeting, GreetingReceived)
-        response, channels = client_setup(greeting.greeting, mode, credentials, os.urandom)
-        self.writer.write(self.machine.setup(response, channels.tx, channels.receiver))
-        started = await self.event()
-        assert isinstance(started, ServerStarted)
-        self.keys, self.mode = channels.keys, mode
-        return started.start.accept
+        """Connection set-up in ``mode``; the Accept of Server-Start."""
+        self.machine = type(self.machine)(os.urandom, (mode,))
+        while True:
+            event = await self.event()
+            if isinstance(event, Send):
+                self.writer.write(event.data)
+            elif isinstance(event, CredentialsNeeded):
+                assert credentials is not None
+                self.writer.write(self.machine.credentials(credentials))
+            elif isinstance(event, ServerStarted):
+                self.keys, self.mode = event.security.keys, mode
+                return Accept.OK
+            else:
+                assert isinstance(event, Refused) and event.accept is not None, event
+                return event.accept
 
     async def start(self) -> int:
         self.writer.write(self.machine.start_sessions())
         ack = await self.event()
+        if isinstance(ack, Refused):
+            assert ack.accept is not None
+            return ack.accept
         assert isinstance(ack, StartAcked)
         return ack.ack.accept
 
@@ -94,3 +111,13 @@ def free_udp_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+async def accepted(client: ControlClient) -> tuple[int, int, bytes]:
+    """The next Accept-Session as (Accept, Port, SID); a refusal has Port 0 and SID 0."""
+    event = await client.event()
+    if isinstance(event, Refused):
+        assert event.accept is not None
+        return event.accept, 0, bytes(16)
+    assert isinstance(event, SessionAccepted)
+    return event.accept.accept, event.accept.port, event.accept.sid

@@ -8,15 +8,17 @@ dropped and counted (RFC 5357 §4.2); no failure disturbs other sessions.
 import asyncio
 import ipaddress
 import logging
+import os
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from otwamp.control.events import SessionAccepted
 from otwamp.control.twamp_client import TwampClientConnection
+from otwamp.drivers.clock import ClockState
 from otwamp.drivers.twamp_server import ServerSettings, TwampServer
 from otwamp.keys.passphrase import PassphraseFile
 from otwamp.keys.source import Credentials
@@ -26,7 +28,7 @@ from otwamp.session.sender import SessionSender
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import encode_key_id
 from otwamp.wire.twamp_control import RequestTwSession
-from tests.drivers.harness import ControlClient, free_udp_port, run_scenario
+from tests.drivers.harness import ControlClient, accepted, free_udp_port, run_scenario
 
 LOCAL = ipaddress.ip_address("127.0.0.1")
 
@@ -37,14 +39,12 @@ class Client(ControlClient):
     read_size = 4096
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        super().__init__(reader, writer, TwampClientConnection())
+        super().__init__(reader, writer, TwampClientConnection(os.urandom))
 
     async def request(self, **changes: Any) -> tuple[int, int, bytes]:
         request = RequestTwSession(LOCAL, LOCAL, changes.pop("sender_port", 9), 0)
         self.writer.write(self.machine.request_session(replace(request, **changes)))
-        accepted = await self.event()
-        assert isinstance(accepted, SessionAccepted)
-        return accepted.accept.accept, accepted.accept.port, accepted.accept.sid
+        return await accepted(self)
 
 
 Scenario = Callable[[Client, TwampServer], Awaitable[None]]
@@ -60,43 +60,6 @@ def run(scenario: Scenario, **settings: Any) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("changes", "reason"),
-    [
-        ({"conf_sender": 1}, "Conf-Sender/Conf-Receiver must be 0"),
-        ({"conf_receiver": 1}, "Conf-Sender/Conf-Receiver must be 0"),
-        ({"num_packets": 10}, "Number of Schedule Slots/Packets must be 0"),
-        ({"num_slots": 1}, "Number of Schedule Slots/Packets must be 0"),
-        ({"type_p": 0x40000000 | 0x2E00}, "is not a DSCP"),
-        ({"sender_address": ipaddress.ip_address("192.0.2.7")}, "no third-party reflection"),
-        ({"padding_length": 70_000}, "exceeds a UDP datagram"),
-    ],
-)
-def test_requests_the_server_cannot_honour_get_accept_3(
-    changes: dict[str, Any], reason: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    async def scenario(client: Client, server: TwampServer) -> None:
-        assert await client.set_up() == Accept.OK
-        assert await client.request(**changes) == (Accept.NOT_SUPPORTED, 0, bytes(16))
-        # The connection goes on: a proper request is accepted afterwards.
-        accept, port, sid = await client.request()
-        assert accept == Accept.OK and port != 0 and sid[:4] == LOCAL.packed
-
-    with caplog.at_level(logging.WARNING, logger="otwamp.server"):
-        run(scenario)
-    assert any("refused (Accept 3)" in r.message and reason in r.message for r in caplog.records)
-
-
-def test_ipv6_session_on_ipv4_connection() -> None:
-    async def scenario(client: Client, server: TwampServer) -> None:
-        await client.set_up()
-        v6 = ipaddress.ip_address("::1")
-        accept, _, _ = await client.request(sender_address=v6, receiver_address=v6)
-        assert accept == Accept.NOT_SUPPORTED
-
-    run(scenario)
-
-
 def test_no_free_test_port_is_a_temporary_limitation() -> None:
     port = free_udp_port()
 
@@ -107,14 +70,6 @@ def test_no_free_test_port_is_a_temporary_limitation() -> None:
         assert (accept, given) == (Accept.TEMPORARY_RESOURCE_LIMITATION, 0)
 
     run(scenario, test_ports=(port, port))
-
-
-def test_mode_not_offered_gets_accept_3() -> None:
-    async def scenario(client: Client, server: TwampServer) -> None:
-        credentials = Credentials(encode_key_id("x"), b"x", "passphrase", "x")
-        assert await client.set_up(TwampMode.AUTHENTICATED, credentials) == Accept.NOT_SUPPORTED
-
-    run(scenario)
 
 
 def _sender_socket() -> socket.socket:
@@ -132,6 +87,7 @@ def test_bad_test_packets_are_dropped_and_counted(
 ) -> None:
     keyfile = tmp_path / "k.pfs"
     keyfile.write_text("alice\t616263\n")
+    keyfile.chmod(0o600)  # a key file as an operator keeps it
     credentials = Credentials(encode_key_id("alice"), b"abc", "passphrase", "alice")
 
     async def scenario(client: Client, server: TwampServer) -> None:
@@ -168,7 +124,36 @@ def test_bad_test_packets_are_dropped_and_counted(
     with caplog.at_level(logging.INFO, logger="otwamp.server"):
         run(scenario, modes=TwampMode(0x07), key_sources=(PassphraseFile.load(keyfile),))
     failed = 0 if mode is TwampMode.UNAUTHENTICATED else 1
-    expected = f"reflected 1; dropped 1 wrong-source, 1 short, {failed} failed HMAC"
+    expected = f"reflected 1; dropped 0 wrong-source, 1 short, 0 corrupt, {failed} failed HMAC"
     assert any(expected in record.message for record in caplog.records), [
         r.message for r in caplog.records
     ]
+
+
+def test_each_round_of_sessions_reads_the_clock_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The S bit follows the kernel's clock state per session, not the server's start-up."""
+    states = iter([ClockState(False, 0.5), ClockState(True, 1e-5)])
+    monkeypatch.setattr("otwamp.drivers.twamp_server.clock_state", lambda: next(states))
+
+    async def reflected_error(client: Client, sender: socket.socket) -> int:
+        accept, port, sid = await client.request(sender_port=sender.getsockname()[1])
+        assert accept == Accept.OK
+        assert await client.start() == Accept.OK
+        engine = SessionSender(TwampSessionRecord(sid, "x", "y"), bytes(27), None)
+        sender.sendto(bytes(engine.stamp(engine.prepare(0), 1 << 32, 1)), ("127.0.0.1", port))
+        reply = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(sender, 2048), 2)
+        client.writer.write(client.machine.stop_sessions(Accept.OK, 1))
+        error: int = struct.unpack_from("!H", reply, 12)[0]  # RFC 5357 §4.2.1
+        return error
+
+    async def scenario(client: Client, server: TwampServer) -> None:
+        await client.set_up()
+        with _sender_socket() as sender:
+            first = await reflected_error(client, sender)
+            second = await reflected_error(client, sender)
+        assert not first & 0x8000  # S: unsynchronized when the first round started
+        assert second & 0x8000  # synchronized by the second
+
+    run(scenario)

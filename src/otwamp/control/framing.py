@@ -30,6 +30,10 @@ class Framer:
         """Octets received and not yet read."""
         return len(self._buffer)
 
+    def mid_part(self) -> bool:
+        """Whether a part has begun and not yet ended with its HMAC."""
+        return bool(self._plain)
+
     def clear(self, size: int) -> bytes | None:
         """``size`` octets sent in clear (connection set-up), or None if not all arrived."""
         return self._buffer.take(size)

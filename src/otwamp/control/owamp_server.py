@@ -4,6 +4,8 @@ Anything malformed or out of order raises ``ProtocolError``, after which the
 driver closes the connection.
 """
 
+from collections.abc import Callable
+
 from otwamp.control.events import NEED_DATA, StartRequested, UnsupportedCommand
 from otwamp.control.owamp_events import (
     FetchRequested,
@@ -30,6 +32,9 @@ class OwampServerConnection(ServerConnectionBase):
         self.client_sends = 0  # accepted sessions with Conf-Receiver: the client's to stop (§3.8)
         self.server_sends = 0  # accepted sessions with Conf-Sender: ours to stop
         self._fixed: bytes | None = None  # a Request-Session's first part, while its slots arrive
+        # Packets of the client's send session with this SID, None if it has none (§3.8);
+        # the server machine sets it, the framing alone checks only Number of Sessions.
+        self.skip_limit: Callable[[bytes], int | None] | None = None
         self._request: RequestSession | None = None
 
     def accept_session(self, accept: AcceptSession) -> bytes:
@@ -105,17 +110,41 @@ class OwampServerConnection(ServerConnectionBase):
         return StartRequested()
 
     def _stop(self) -> object:
-        body = self._framer.grow(StopSessions.body_size)
+        body = self._framer.grow(self._stop_size)
         if body is None:
             return NEED_DATA
         stop = StopSessions.decode(body)
-        if len(stop.sessions) != self.client_sends:
-            # RFC 4656 §3.8: it must account for exactly the client's send sessions.
-            raise ProtocolError(
-                f"Number of Sessions {len(stop.sessions)}, but the client has {self.client_sends}",
-                field="Stop-Sessions",
-                section="RFC 4656 §3.8",
-            )
         self.client_sends = 0
         self.state = ServerState.AWAIT_COMMAND
         return SessionsStopped(stop)
+
+    def _stop_size(self, prefix: bytes) -> int:
+        """Stop-Sessions' size so far, once its counts are checked (RFC 4656 §3.8).
+
+        Number of Sessions must be the client's send sessions, and each
+        description's Number of Skip Ranges at most its session's packets:
+        both are checked as soon as they arrive, so that a peer announcing
+        2**32-1 of either is refused before anything more is buffered.
+        """
+        size = StopSessions.body_size(prefix)
+        if len(prefix) < StopSessions.HEADER:
+            return size
+        count = StopSessions.number_of_sessions(prefix[: StopSessions.HEADER])
+        if count != self.client_sends:
+            raise ProtocolError(
+                f"Number of Sessions {count}, but the client has {self.client_sends}",
+                field="Stop-Sessions",
+                section="RFC 4656 §3.8",
+            )
+        for sid, skips in StopSessions.descriptions_read(prefix):
+            if self.skip_limit is None:
+                break
+            limit = self.skip_limit(sid)
+            if limit is None or skips > limit:
+                raise ProtocolError(
+                    f"{skips} skip ranges for SID {sid.hex()}, which has "
+                    + ("no send session" if limit is None else f"{limit} packets"),
+                    field="Number of Skip Ranges",
+                    section="RFC 4656 §3.8",
+                )
+        return size

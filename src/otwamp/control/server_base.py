@@ -37,6 +37,19 @@ class ServerState(enum.Enum):
     CLOSED = "closed"
 
 
+_S = ServerState
+# Where each state may lead (RFC 4656 §3.1, §3.4, §3.7-3.8); any other move is a bug of ours.
+TRANSITIONS: dict[ServerState, frozenset[ServerState]] = {
+    _S.GREETING: frozenset({_S.AWAIT_SETUP, _S.CLOSED}),
+    _S.AWAIT_SETUP: frozenset({_S.SETTING_UP, _S.CLOSED}),
+    _S.SETTING_UP: frozenset({_S.AWAIT_COMMAND, _S.CLOSED}),
+    _S.AWAIT_COMMAND: frozenset({_S.ANSWERING, _S.CLOSED}),
+    _S.ANSWERING: frozenset({_S.AWAIT_COMMAND, _S.TESTING, _S.CLOSED}),
+    _S.TESTING: frozenset({_S.AWAIT_COMMAND, _S.CLOSED}),
+    _S.CLOSED: frozenset({_S.CLOSED}),
+}
+
+
 class ServerConnectionBase:
     """One control connection, server side, up to command framing."""
 
@@ -44,11 +57,23 @@ class ServerConnectionBase:
     PROTOCOL = "OWAMP-Control"
 
     def __init__(self) -> None:
-        self.state = ServerState.GREETING
+        self._state = ServerState.GREETING
         self.greeting: ServerGreeting | None = None
         self._framer = Framer()
         self._tx: ControlSender = OpenControlSender()
         self._pending: str | None = None  # the answer the driver owes
+        self._reading: int | None = None  # Command Number of a command still arriving
+
+    @property
+    def state(self) -> ServerState:
+        """Where the connection stands."""
+        return self._state
+
+    @state.setter
+    def state(self, new: ServerState) -> None:
+        if new not in TRANSITIONS[self._state]:
+            raise RuntimeError(f"no transition from {self._state.value} to {new.value}")
+        self._state = new
 
     def greet(self, greeting: ServerGreeting) -> bytes:
         """Octets of the Server-Greeting; Modes 0 refuses the client (RFC 4656 §3.1)."""
@@ -73,14 +98,22 @@ class ServerConnectionBase:
 
     def start_ack(self, accept: int) -> bytes:
         """Octets of the Start-Ack answering a StartRequested event (RFC 4656 §3.7)."""
-        self._answer("Start-Ack")
-        if accept == Accept.OK:
-            self.state = ServerState.TESTING
+        self._answer("Start-Ack", ServerState.TESTING if accept == Accept.OK else None)
         return self._tx.seal(StartAck(accept).encode())
 
     def receive_data(self, data: bytes) -> None:
         """Feed octets received from the client."""
         self._framer.feed(data)
+
+    def pending(self) -> int:
+        """Octets received and not yet read as a whole message."""
+        return self._framer.pending()
+
+    def mid_message(self) -> bool:
+        """Whether a message from the client has begun and not ended (or set-up is awaited)."""
+        if self.state is ServerState.AWAIT_SETUP:
+            return True
+        return self._reading is not None or self._framer.mid_part() or self.pending() > 0
 
     def close(self) -> None:
         """Mark the connection closed; no further events."""
@@ -91,8 +124,7 @@ class ServerConnectionBase:
         if self.state is ServerState.AWAIT_SETUP:
             return self._setup()
         if self.state in (ServerState.AWAIT_COMMAND, ServerState.TESTING):
-            head = self._framer.prefix(BLOCK)
-            return NEED_DATA if head is None else self._command(head[0])
+            return self._next_command()
         if self.state in (ServerState.ANSWERING, ServerState.SETTING_UP):
             return NEED_DATA  # the driver answers first; what follows stays buffered
         if self._framer.pending():
@@ -102,6 +134,18 @@ class ServerConnectionBase:
                 section=self.SECTION,
             )
         return NEED_DATA
+
+    def _next_command(self) -> object:
+        """The command being read; its number stays known until all its parts arrive."""
+        if self._reading is None:
+            head = self._framer.prefix(BLOCK)
+            if head is None:
+                return NEED_DATA
+            self._reading = head[0]
+        event = self._command(self._reading)
+        if event is not NEED_DATA:
+            self._reading = None
+        return event
 
     def _command(self, number: int) -> object:
         """Frame and decode the command whose first block is buffered."""
@@ -125,11 +169,11 @@ class ServerConnectionBase:
         self._pending = kind
         self.state = ServerState.ANSWERING
 
-    def _answer(self, kind: str) -> None:
+    def _answer(self, kind: str, then: ServerState | None = None) -> None:
         if self.state is not ServerState.ANSWERING or self._pending != kind:
             raise RuntimeError(f"no request awaits a {kind}")
         self._pending = None
-        self.state = ServerState.AWAIT_COMMAND
+        self.state = then or ServerState.AWAIT_COMMAND
 
     def _expect(self, state: ServerState, what: str) -> None:
         if self.state is not state:

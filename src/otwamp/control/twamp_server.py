@@ -76,7 +76,9 @@ class TwampServerConnection(ServerConnectionBase):
             return StartRequested()
         stop = StopSessions.decode(body)
         if stop.num_sessions != self.sessions_accepted:
-            # RFC 5357 §3.8: a count that does not match makes the message invalid.
+            # RFC 5357 §3.8: Number of Sessions must account for exactly the sessions in
+            # progress (each accepted Request-TW-Session not yet stopped); otherwise the
+            # message is invalid and the connection SHOULD be closed.
             raise ProtocolError(
                 f"Number of Sessions {stop.num_sessions}, but {self.sessions_accepted} in progress",
                 field="Stop-Sessions",

@@ -1,36 +1,39 @@
-"""What the OWAMP and TWAMP servers share: listening, set-up, test ports, SIDs.
+"""What the OWAMP and TWAMP servers share: listening, the connection loop, keys, test ports.
 
-A thin asyncio driver over the sans-I/O control machines. A failure on one
-connection closes only that one, with one log line naming the peer.
+A thin asyncio driver over the sans-I/O server machines
+(``otwamp.control.server_machine``): it moves octets, keeps the time, and
+carries out the machines' effects. A failure on one connection closes only
+that one, with one log line naming the peer.
 """
 
 import asyncio
+import contextlib
 import errno
-import ipaddress
 import logging
-import os
+import resource
 import socket
-import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
-from otwamp.control.events import NEED_DATA, SetUpReceived
-from otwamp.control.security import security_mode, server_setup
-from otwamp.control.server_base import ServerConnectionBase, ServerState
-from otwamp.drivers.clock import ClockState, clock_state, now_ntp
+from otwamp.control.effects import BindTestPort, Close, Effect, LookUpKey, Send
+from otwamp.control.quota import SessionQuota
+from otwamp.control.server_machine import ServerMachine
+from otwamp.control.server_policy import NS, PBKDF2_COUNT, ServerPolicy, fmt
+from otwamp.drivers.clock import now_ntp
 from otwamp.drivers.udp import open_test_socket
-from otwamp.errors import AuthenticationError, KeySourceError, OtwampError
-from otwamp.keys.source import KeySource
-from otwamp.security.sessionkeys import SessionKeys
-from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
-from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
+from otwamp.errors import KeySourceError
+from otwamp.keys.source import Credentials, KeySource
+from otwamp.wire.registry import TwampMode
 
 log = logging.getLogger("otwamp.server")
 
 Endpoint = tuple[str, int]
 SERVWAIT = 900.0  # RFC 5357 §3.1: default control inactivity timeout
 REFWAIT = 900.0  # RFC 5357 §4.2: default test inactivity timeout
-PBKDF2_COUNT = 2048  # RFC 4656 §3.1: a power of 2, at least 1024
+READ_SIZE = 65536
+FD_RESERVE = 64  # fds beyond control connections and test sockets: listeners, IKE, logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +53,50 @@ class ServerSettings:
     max_slots: int = 1024  # per OWAMP Request-Session
     ike_config: Path | None = None  # run an embedded ``otwamp ike`` with this configuration
     ike_check_peer: bool = True  # D7: the IKE SA's peer must be the control client
+    keep_sessions_for: float = 300.0  # finished OWAMP receive sessions kept for Fetch (§3.8)
+    keep_sessions_bytes: int = 64 << 20  # their records, in octets, across all connections
+    max_connections_per_source: int = 16  # control connections from one address (S4)
+    max_sessions_per_connection: int = 64  # test sessions of one control connection (S3)
+    max_sessions_per_source: int = 256  # test sessions of one address, all connections (S3)
+    max_packets_per_connection: int = 2_000_000  # OWAMP packets scheduled by one connection (S2)
+    max_scheduled_packets: int = 8_000_000  # by all: 8 octets each in schedules (S2)
+    message_timeout: float = 10.0  # seconds for a whole message once begun, or the set-up (S4)
+    write_timeout: float = 10.0  # seconds a client may leave our answers unread (S4)
+
+
+def session_quota(settings: ServerSettings) -> SessionQuota:
+    """The server-wide quota both protocols' servers share (S2, S3)."""
+    return SessionQuota(settings.max_sessions_per_source, settings.max_scheduled_packets)
+
+
+def socket_budget(settings: ServerSettings) -> int:
+    """Test sockets the process may open: RLIMIT_NOFILE less a reserve (S3).
+
+    The reserve keeps room for every control connection both protocols allow,
+    the listeners, the IKE daemon and logs, so that accept() never fails for
+    lack of fds.
+    """
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    # Each protocol has its own connection table, and may hold one connection more
+    # than it while the oldest idle one is being dropped for a newcomer.
+    tables = bool(settings.listen) + bool(settings.owamp_listen)
+    return max(soft - tables * (settings.max_control_sessions + 1) - FD_RESERVE, 0)
 
 
 class TestPorts:
-    """UDP ports for test sessions, shared by both protocols' servers."""
+    """UDP ports for test sessions, shared by both protocols' servers, at most ``budget`` open."""
 
-    def __init__(self, span: tuple[int, int] | None) -> None:
+    def __init__(self, span: tuple[int, int] | None, budget: int = 1 << 20) -> None:
         self.span = span
+        self.budget = budget
         self._in_use: set[int] = set()
 
     def bind(self, host: str, requested: int, dscp: int) -> socket.socket:
         """A test socket on the requested port if allowed and free, else another (RFC 5357 §3.5)."""
+        if len(self._in_use) >= self.budget:
+            raise OSError(errno.EMFILE, f"all {self.budget} test sockets of the fd budget in use")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for port in self._candidates(requested):
             try:
@@ -88,43 +124,54 @@ class TestPorts:
         return ports
 
 
+M = TypeVar("M", bound=ServerMachine)
+
+
 @dataclass(slots=True)
-class Connection:
-    """What every control connection owns."""
+class Connection(Generic[M]):
+    """What the driver keeps for one control connection: its machine and its test sockets."""
 
-    peer: Endpoint
-    local: Endpoint
+    machine: M
     writer: asyncio.StreamWriter
-    machine: ServerConnectionBase
-    mode: int = 0
-    keys: SessionKeys | None = field(default=None, repr=False)
+    bound: dict[int, socket.socket] = field(default_factory=dict)  # bound, not yet opened
+    evicted: bool = False  # to make room for a new connection (S4)
 
 
-class ControlServer:
+C = TypeVar("C", bound=Connection[Any])
+
+
+class ControlServer(Generic[C]):
     """Serves one protocol's control connections on its addresses."""
 
     NAME = "OWAMP"
-    SECURITY_BITS = int(TwampMode.UNAUTHENTICATED | TwampMode.AUTHENTICATED | TwampMode.ENCRYPTED)
-    IKEV2_BIT = 0x10  # D3: OWAMP-Modes bit 4 (RFC 7718 §3.2.4)
 
     def __init__(
-        self, settings: ServerSettings, listen: tuple[Endpoint, ...], ports: TestPorts
+        self,
+        settings: ServerSettings,
+        listen: tuple[Endpoint, ...],
+        ports: TestPorts | None = None,
+        quota: SessionQuota | None = None,
     ) -> None:
         self.settings = settings
         self.listen = listen
-        self.ports = ports
-        self.start_time = now_ntp()  # RFC 4656 §3.1: Start-Time of this instantiation
-        self.clock: ClockState = clock_state()
+        self.ports = ports or TestPorts(settings.test_ports, socket_budget(settings))
+        self.policy = ServerPolicy(
+            modes=settings.modes,
+            ikev2_keys=any(source.ikev2_derived for source in settings.key_sources),
+            passphrase_keys=any(not source.ikev2_derived for source in settings.key_sources),
+            count=settings.count,
+            start_time=now_ntp(),  # RFC 4656 §3.1: Start-Time of this instantiation
+            servwait_ns=round(settings.control_timeout * NS),
+            refwait_ns=round(settings.refwait * NS),
+            max_packets=settings.max_packets,
+            max_slots=settings.max_slots,
+            message_timeout_ns=round(settings.message_timeout * NS),
+            max_sessions_per_connection=settings.max_sessions_per_connection,
+            max_packets_per_connection=settings.max_packets_per_connection,
+        )
+        self.quota = quota or session_quota(settings)
         self._servers: list[asyncio.Server] = []
-        self._active = 0
-
-    @property
-    def offered(self) -> int:
-        """The Modes word of the Server-Greeting: security modes plus key-source bits (D3)."""
-        modes = int(self.settings.modes) & self.SECURITY_BITS
-        derived = any(source.ikev2_derived for source in self.settings.key_sources)
-        secured = modes & ~int(TwampMode.UNAUTHENTICATED)
-        return modes | (self.IKEV2_BIT if derived and secured else 0)
+        self._connections: dict[asyncio.Task[None], C] = {}  # oldest first
 
     async def start(self) -> list[Endpoint]:
         """Listen on every configured address; return the bound (host, port) pairs."""
@@ -142,199 +189,166 @@ class ControlServer:
         return bound
 
     async def close(self) -> None:
-        """Stop listening and wait for the listeners to close."""
+        """Stop listening, end every connection as the machines say, and wait for both."""
         for server in self._servers:
             server.close()
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()  # _serve turns it into the machine's shutdown
+        await asyncio.gather(*tasks, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
 
     def connection(
-        self, peer: Endpoint, local: Endpoint, writer: asyncio.StreamWriter
-    ) -> Connection:
-        """The state of a new control connection."""
+        self, peer: Endpoint, local: Endpoint, refuse: str | None, writer: asyncio.StreamWriter
+    ) -> C:
+        """A new control connection and its machine; ``refuse`` says why it is refused."""
         raise NotImplementedError
 
-    def handle(self, conn: Connection, event: object) -> bytes:
-        """Octets answering a command event."""
+    async def carry_out_test(self, conn: C, effect: Effect) -> None:
+        """Carry out an effect on test sessions (subclasses know their sessions)."""
         raise NotImplementedError
 
-    def release(self, conn: Connection) -> None:
-        """Free what a closed connection held."""
-        raise NotImplementedError
+    def release(self, conn: C) -> None:
+        """Free what a connection still holds once its loop has ended."""
+        for port, sock in conn.bound.items():
+            self.ports.release(port)
+            sock.close()
+        conn.bound.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         local = writer.get_extra_info("sockname")
-        conn = self.connection((peer[0], peer[1]), (local[0], local[1]), writer)
-        full = self._active >= self.settings.max_control_sessions
-        self._active += 1
-        where = f"{self.NAME}-Control connection from {fmt(*conn.peer)}"
+        refuse = self._admit(peer[0])
+        conn = self.connection((peer[0], peer[1]), (local[0], local[1]), refuse, writer)
+        task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection in a task
+        self._connections[task] = conn
         try:
-            await self._converse(conn, reader, refuse=full)
-        except TimeoutError:
-            log.warning("%s closed: idle for %.0f s", where, self.settings.control_timeout)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            log.info("%s closed by the peer", where)
-        except OtwampError as exc:  # ProtocolError, AuthenticationError, ...
-            log.warning("%s closed: %s", where, exc)
+            await self._converse(conn, reader)
+        except asyncio.CancelledError:  # close(), or _admit made room
+            await self._end(conn, reader)
+        except TimeoutError:  # a write deadline: the client reads nothing
+            limit = self.settings.write_timeout
+            conn.machine.connection_lost(time.time_ns(), f"read none of our octets in {limit:g} s")
+            await self._carry_out_all(conn, False)
+        except OSError as exc:  # ConnectionError included
+            conn.machine.connection_lost(time.time_ns(), f"connection failed: {exc}")
+            await self._carry_out_all(conn, False)
         except Exception:  # a bug of ours: log it, keep serving everyone else
-            log.exception("%s closed: internal error", where)
+            log.exception("%s closed: internal error", conn.machine.where)
+            conn.machine.connection_lost(time.time_ns(), None)
+            await self._carry_out_all(conn, False)
         finally:
-            self._active -= 1
+            del self._connections[task]
             self.release(conn)
             writer.close()
 
-    async def _converse(self, conn: Connection, reader: asyncio.StreamReader, refuse: bool) -> None:
-        modes = 0 if refuse else self.offered
-        greeting = ServerGreeting(modes, os.urandom(16), os.urandom(16), self.settings.count)
-        conn.writer.write(conn.machine.greet(greeting))
-        await conn.writer.drain()
-        if refuse:
-            log.warning(
-                "refused %s: %d control connections already",
-                fmt(*conn.peer),
-                self.settings.max_control_sessions,
-            )
-            return
-        while conn.machine.state is not ServerState.CLOSED:
-            event = conn.machine.next_event()
-            if event is NEED_DATA:
-                data = await self._read(conn, reader)
-                if not data:
-                    return
-                conn.machine.receive_data(data)
-                continue
-            if isinstance(event, SetUpReceived):
-                reply = self._set_up(conn, event.response)
-            else:
-                reply = self.handle(conn, event)
-            if reply:
-                conn.writer.write(reply)
-                await conn.writer.drain()
+    def _admit(self, source: str) -> str | None:
+        """Why a new connection from ``source`` is refused, or None (S4).
 
-    async def _read(self, conn: Connection, reader: asyncio.StreamReader) -> bytes:
-        """Control octets; SERVWAIT counts test packets as activity too (RFC 5357 §3.1)."""
-        while True:
+        When the table is full, the oldest connection that never started a test
+        is dropped to make room, so idle connections cannot lock everyone out.
+        """
+        same = sum(c.machine.peer[0] == source for c in self._connections.values())
+        if same >= self.settings.max_connections_per_source:
+            return f"{same} control connections from {source} already"
+        if len(self._connections) < self.settings.max_control_sessions:
+            return None
+        for task, conn in self._connections.items():
+            if not conn.machine.started and not conn.evicted:
+                conn.evicted = True
+                task.cancel()
+                return None
+        return f"{len(self._connections)} control connections already, all testing"
+
+    async def _end(self, conn: C, reader: asyncio.StreamReader) -> None:
+        """End a cancelled connection as its machine says, within a bounded time."""
+        now = time.time_ns()
+        if conn.evicted:
+            conn.machine.evict(now)
+        else:
+            conn.machine.shutdown(now)
+        # The machine's grace time lets a client finish; this bounds a client that stalls.
+        grace = self.policy.shutdown_grace_ns / NS + 1.0
+        with contextlib.suppress(OSError):  # TimeoutError included
+            await asyncio.wait_for(self._converse(conn, reader), grace)
+
+    async def _converse(self, conn: C, reader: asyncio.StreamReader) -> None:
+        """Carry out effects, then read or wait for the machine's timer, until it closes."""
+        machine = conn.machine
+        while await self._carry_out_all(conn):
+            timer = machine.get_timer()
+            wait = None if timer is None else max(timer - time.time_ns(), 0) / NS
             try:
-                return await asyncio.wait_for(reader.read(65536), self.settings.control_timeout)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), wait)
             except TimeoutError:
-                if not self.testing(conn):
-                    raise
-
-    def testing(self, conn: Connection) -> bool:
-        """Whether the connection's test sessions are still active (subclasses say)."""
-        return False
-
-    def _set_up(self, conn: Connection, response: SetUpResponse) -> bytes:
-        """Answer Set-Up-Response with Server-Start (RFC 4656 §3.1), authenticating if secured."""
-        machine, peer = conn.machine, fmt(*conn.peer)
-        security = security_mode(response.mode)
-        if security is None or response.mode & ~self.offered:
-            log.warning(
-                "%s: Mode %#x was not offered (offered %#x)", peer, response.mode, self.offered
-            )
-            return machine.start(ServerStart(Accept.NOT_SUPPORTED))
-        if security is TwampMode.UNAUTHENTICATED:
-            conn.mode = response.mode
-            return machine.start(ServerStart(Accept.OK, bytes(16), self.start_time))
-        derived = bool(response.mode & self.IKEV2_BIT)
-        # RFC 7717 §5.2: no IKEv2 SA for the KeyID's SPIs is Accept 6; RFC 4656 §3.3: else 1.
-        refusal = Accept.NO_IKEV2_SA if derived else Accept.FAILURE
-        source = self._key_source(derived)
-        try:
-            credentials = (
-                None if source is None else source.server_secret(response.key_id, conn.peer[0])
-            )
-        except KeySourceError as exc:
-            log.warning("authentication failed from %s: %s", peer, exc)
-            return machine.start(ServerStart(refusal))
-        if credentials is None:
-            if derived:
-                what = f"no IKEv2 SA with {_spis(response.key_id)}"
+                machine.handle_timer(time.time_ns())
+                continue
+            if data:
+                machine.receive_data(data, time.time_ns())
             else:
-                what = f"unknown KeyID {key_id_text(response.key_id)}"
-            log.warning("authentication failed from %s: %s", peer, what)
-            return machine.start(ServerStart(refusal))
-        assert machine.greeting is not None
-        server_iv = os.urandom(16)
+                machine.connection_lost(time.time_ns())
+
+    async def _carry_out_all(self, conn: C, writable: bool = True) -> bool:
+        """Carry out every pending effect; False once the connection is closed.
+
+        Once the connection failed (``writable`` False) nothing more is written to it.
+        """
+        open_ = True
+        while effects := conn.machine.effects():
+            for effect in effects:
+                if writable or not isinstance(effect, Send):
+                    open_ = await self._carry_out(conn, effect) and open_
+        return open_
+
+    async def _carry_out(self, conn: C, effect: Effect) -> bool:
+        machine = conn.machine
+        match effect:
+            case Send(data=data):
+                conn.writer.write(data)
+                await asyncio.wait_for(conn.writer.drain(), self.settings.write_timeout)
+            case Close(reason=reason, level=level):
+                if reason is not None:
+                    log.log(level, "%s closed: %s", machine.where, reason)
+                return False
+            case LookUpKey(key_id=key_id, derived=derived):
+                credentials, problem = await self._look_up(key_id, derived, machine.peer[0])
+                machine.key_found(credentials, problem, time.time_ns())
+            case BindTestPort(host=host, port=port, dscp=dscp):
+                self._bind(conn, host, port, dscp)
+            case _:
+                await self.carry_out_test(conn, effect)
+        return True
+
+    async def _look_up(
+        self, key_id: bytes, derived: bool, peer: str
+    ) -> tuple[Credentials | None, str | None]:
+        """The key a KeyID names, from the source the Mode's IKEv2 bit selects (D3)."""
+        source = self._key_source(derived)
+        if source is None:
+            return None, None
         try:
-            channels, rx = server_setup(machine.greeting, response, credentials, server_iv)
-        except AuthenticationError:
-            log.warning(
-                "authentication failed from %s: KeyID %r, wrong shared secret "
-                "(Token Challenge mismatch)",
-                peer,
-                credentials.label,
-            )
-            return machine.start(ServerStart(Accept.FAILURE))
-        log.info(
-            "authenticated KeyID %r (%s) from %s, %s mode %s",
-            credentials.label,
-            credentials.source,
-            peer,
-            self.NAME,
-            MODE_NAMES[security],
-        )
-        conn.mode, conn.keys = response.mode, channels.keys
-        return machine.start(ServerStart(Accept.OK, server_iv, self.start_time), channels.tx, rx)
+            return await source.server_secret(key_id, peer), None
+        except KeySourceError as exc:
+            return None, str(exc)
 
     def _key_source(self, derived: bool) -> KeySource | None:
-        """The key source the Mode's IKEv2-derived bit selects (D3)."""
         for source in self.settings.key_sources:
             if source.ikev2_derived == derived:
                 return source
         return None
 
-    def refused(self, conn: Connection, accept: Accept, reason: str) -> Accept:
-        """Log why a request is refused and return its Accept value (RFC 4656 §3.3)."""
-        log.warning(
-            "%s session request from %s refused (Accept %d): %s",
-            self.NAME,
-            fmt(*conn.peer),
-            accept,
-            reason,
-        )
-        return accept
-
-    def bind(self, conn: Connection, host: str, port: int, dscp: int) -> socket.socket | Accept:
-        """A test socket, or the Accept value saying why there is none (RFC 4656 §3.3)."""
+    def _bind(self, conn: C, host: str, port: int, dscp: int) -> None:
         try:
-            return self.ports.bind(host, port, dscp)
+            sock = self.ports.bind(host, port, dscp)
         except OSError as exc:
-            accept = (
-                Accept.NOT_SUPPORTED
-                if exc.errno == errno.EADDRNOTAVAIL
-                else Accept.TEMPORARY_RESOURCE_LIMITATION
-            )
-            return self.refused(conn, accept, f"cannot bind {host}: {exc.strerror}")
+            conn.machine.port_failed(exc.errno or 0, exc.strerror or str(exc), time.time_ns())
+            return
+        bound = sock.getsockname()[1]
+        conn.bound[bound] = sock
+        conn.machine.port_bound(bound, time.time_ns())
 
-
-def new_sid(local: str) -> bytes:
-    """SID: 4 octets of the receiver's address, a timestamp, 4 random octets (RFC 4656 §3.5)."""
-    address = ipaddress.ip_address(local.split("%", maxsplit=1)[0])
-    return address.packed[-4:] + struct.pack("!Q", now_ntp()) + os.urandom(4)
-
-
-def ip_version(host: str) -> int:
-    """4 or 6."""
-    return ipaddress.ip_address(host.split("%", maxsplit=1)[0]).version
-
-
-def key_id_text(key_id: bytes) -> str:
-    """A KeyID for a log line: the identity if it is text, else hex (no key material)."""
-    raw = key_id.rstrip(b"\0")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.hex()
-    return repr(text) if text.isprintable() else raw.hex()
-
-
-def _spis(key_id: bytes) -> str:
-    """The SPIs a KeyID names in IKEv2-derived mode (D4), for a log line."""
-    return f"SPIi={key_id[:8].hex()} SPIr={key_id[8:16].hex()}"
-
-
-def fmt(host: str, port: int) -> str:
-    """host:port, IPv6 in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    def take_socket(self, conn: C, port: int) -> socket.socket:
+        """The socket bound for ``port``, now owned by a test session."""
+        return conn.bound.pop(port)

@@ -1,22 +1,26 @@
 """The asyncio side of one Session-Reflector: a UDP socket driven by the loop.
 
-RFC 5357 §4.2: reflect each packet from the session's sender as quickly as
-possible; after Stop-Sessions keep reflecting for the session's Timeout
-(RFC 5357 §3.8); give up after REFWAIT of silence (RFC 5357 §4.2).
+The sans-I/O ``SessionReflector`` decides what to reflect and when the
+session ends (REFWAIT, or its Timeout after Stop-Sessions, RFC 5357 §3.8,
+§4.2); this class moves datagrams and arms its timer. The socket is
+connected to the Session-Sender's address and Sender Port (RFC 5357 §3.5),
+so the kernel drops everyone else's datagrams.
 """
 
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from otwamp.drivers.clock import ClockState, now_ntp
-from otwamp.drivers.udp import receive_all
+from otwamp.drivers.udp import SocketCounts, connect_peer, receive_all, send_datagram
 from otwamp.session.protection import SessionProtection
 from otwamp.session.reflector import SessionReflector
-from otwamp.wire.timestamp import ns_to_ntp
 
 log = logging.getLogger("otwamp.server")
+
+_NS = 1e9
 
 
 class ReflectorEndpoint:
@@ -27,67 +31,88 @@ class ReflectorEndpoint:
         sock: socket.socket,
         sender: tuple[str, int],
         sid: bytes,
-        clock: ClockState,
-        refwait: float,
-        on_closed: Callable[["ReflectorEndpoint"], None],
+        refwait_ns: int,
+        on_closed: Callable[["ReflectorEndpoint", str], None],
         protection: SessionProtection | None = None,
     ) -> None:
         self.sock = sock
         self.sid = sid
-        self.engine = SessionReflector(protection)
-        self._sender = sender
-        self._error = clock.estimate.to_int()
-        self._refwait = refwait
+        self.engine = SessionReflector(protection, refwait_ns)
+        self.port: int = sock.getsockname()[1]
+        self.kernel = SocketCounts()
+        self._sender, self._destination = self._connect(sock, sender)
+        self._error = 0
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        self._idle: asyncio.TimerHandle | None = None
-        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self.closed = False
-        self.started = False
-        self.port: int = sock.getsockname()[1]
         self._loop.add_reader(sock, self._readable)
 
-    def start(self) -> None:
-        """Start reflecting (Start-Sessions, RFC 4656 §3.7)."""
-        self.started = True
-        self._last = self._loop.time()
-        self._idle = self._loop.call_later(self._refwait, self._check_idle)
+    @property
+    def kernel_drops(self) -> int:
+        """Datagrams the kernel dropped on this session's socket (SO_RXQ_OVFL)."""
+        return self.kernel.kernel_drops
 
-    def stop_after(self, timeout: float) -> None:
-        """Stop-Sessions: reflect for ``timeout`` seconds more, then close (RFC 5357 §3.8)."""
-        self._loop.call_later(timeout, self.close)
+    def _connect(
+        self, sock: socket.socket, sender: tuple[str, int]
+    ) -> tuple[tuple[str, int], tuple[str, int] | None]:
+        """The sender as datagrams name it, and where to send (None: to the connected peer)."""
+        try:
+            return connect_peer(sock, sender), None
+        except OSError as exc:  # the replies will fail too; the session runs its course
+            log.warning("session %s: cannot connect to the sender: %s", self.sid.hex(), exc)
+            return sender, sender
 
-    def close(self) -> None:
+    def start(self, clock: ClockState) -> None:
+        """Start reflecting (Start-Sessions, RFC 5357 §3.7) with the clock state read now."""
+        self._error = clock.estimate.to_int()
+        self.engine.start(time.time_ns())
+        self._arm()
+
+    def stop(self, timeout_ns: int) -> None:
+        """Stop-Sessions: reflect for ``timeout_ns`` more, then close (RFC 5357 §3.8)."""
+        self.engine.stop(time.time_ns(), timeout_ns)
+        self._arm()
+
+    def close(self, reason: str = "closed") -> None:
         """Stop reflecting and release the socket."""
         if self.closed:
             return
         self.closed = True
-        if self._idle is not None:
-            self._idle.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         self._loop.remove_reader(self.sock)
+        self.kernel.settle(self.sock)
         self.sock.close()
-        self._on_closed(self)
+        self._on_closed(self, reason)
 
-    def _check_idle(self) -> None:
-        silent = self._loop.time() - self._last
-        if silent < self._refwait:
-            self._idle = self._loop.call_later(self._refwait - silent, self._check_idle)
-            return
-        log.info("session %s: no test packet for %.0f s (REFWAIT), closing", self.sid.hex(), silent)
-        self.close()
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = self.engine.get_timer()
+        if deadline is not None and not self.closed:
+            delay = max(deadline - time.time_ns(), 0) / _NS
+            self._timer = self._loop.call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        reason = self.engine.handle_timer(time.time_ns())
+        if reason is None:
+            self._arm()
+        else:
+            self.close(reason)
 
     def _readable(self) -> None:
         engine, counters, sock, error = self.engine, self.engine.counters, self.sock, self._error
-        for datagram in receive_all(sock):
-            if datagram.source[:2] != self._sender or not self.started:
+        kernel, destination = self.kernel, self._destination
+        for datagram in receive_all(sock, kernel):
+            if datagram.source != self._sender:  # queued before connect()
                 counters.wrong_source += 1
                 continue
-            reply = engine.reflect(datagram.data, ns_to_ntp(datagram.time_ns), error, datagram.ttl)
+            reply = engine.reflect(datagram.data, datagram.time_ns, error, datagram.ttl)
             if reply is None:
                 continue
             wire = engine.stamp(reply, now_ntp(), error)  # the last step before the send (D10)
             try:
-                sock.sendto(wire, datagram.source)
+                send_datagram(sock, wire, destination, kernel)
             except OSError as exc:  # e.g. ENOBUFS: this reply is lost, the session goes on
                 log.debug("session %s: send failed: %s", self.sid.hex(), exc)
-        self._last = self._loop.time()
