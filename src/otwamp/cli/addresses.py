@@ -38,3 +38,8 @@ def parse_port_range(text: str) -> tuple[int, int]:
     if not 1 <= lo <= hi <= 65535:
         raise ConfigError(f"{text!r}: need 1 <= LO <= HI <= 65535")
     return lo, hi
+
+
+def format_endpoint(host: str, port: int) -> str:
+    """``host:port``, or ``[host]:port`` for IPv6: what parse_endpoint reads back."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

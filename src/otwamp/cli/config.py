@@ -1,5 +1,6 @@
 """``otwamp server`` settings from a TOML file and command-line flags."""
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,34 +12,44 @@ from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.drivers.owamp_server import OWAMP_PORT
 from otwamp.drivers.twamp_server import TWAMP_PORT
 from otwamp.errors import ConfigError
+from otwamp.files import read_text_bounded
 from otwamp.keys.ikev2 import IkeServerKeys
 from otwamp.keys.passphrase import PassphraseFile
 from otwamp.keys.source import KeySource
 from otwamp.wire.registry import TwampMode
 
+_INTEGERS = (
+    "max_control_sessions",
+    "max_connections_per_source",
+    "max_sessions_per_connection",
+    "max_sessions_per_source",
+    "max_packets_per_connection",
+    "max_scheduled_packets",
+)
+_SECONDS = ("control_timeout", "refwait", "keep_sessions_for", "message_timeout", "write_timeout")
 _KEYS = {
     "owamp_listen",
     "listen",
     "test_ports",
-    "max_control_sessions",
-    "control_timeout",
-    "refwait",
     "modes",
     "keyfile",
     "count",
     "ike_config",
     "ike_socket",
     "ike_check_peer",
+    "keep_sessions_mib",
+    *_INTEGERS,
+    *_SECONDS,
 }
+MIB = 1 << 20
+CONFIG_LIMIT = MIB  # a [server] table is a few hundred octets
 
 
 def load_server_config(path: Path) -> dict[str, Any]:
     """The [server] table of a TOML file, checked for unknown keys."""
+    text = read_text_bounded(path, CONFIG_LIMIT, "server configuration file")
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = document.get("server", {})
@@ -59,9 +70,11 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
             kwargs[key] = _endpoints(merged[key], port)
     if "test_ports" in merged:
         kwargs["test_ports"] = parse_port_range(str(merged["test_ports"]))
-    for key in ("max_control_sessions", "control_timeout", "refwait"):
+    for key in (*_INTEGERS, *_SECONDS):
         if key in merged:
             kwargs[key] = _positive(key, merged[key])
+    if "keep_sessions_mib" in merged:
+        kwargs["keep_sessions_bytes"] = _mebibytes("keep_sessions_mib", merged["keep_sessions_mib"])
     modes = parse_modes(str(merged.get("modes", "open")))
     kwargs["modes"] = modes_word(modes)
     if "count" in merged:
@@ -71,7 +84,7 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
         raise ConfigError(f"ike_check_peer must be true or false, got {check_peer!r}")
     sources: list[KeySource] = []
     if "keyfile" in merged:
-        sources.append(PassphraseFile.load(Path(str(merged["keyfile"]))))
+        sources.append(PassphraseFile.load_server_keys(Path(str(merged["keyfile"]))))
     if "ike_socket" in merged:
         sources.append(IkeServerKeys(BrokerLookup(Path(str(merged["ike_socket"]))), check_peer))
     if "ike_config" in merged:
@@ -102,7 +115,17 @@ def _count(value: Any) -> int:
     return value
 
 
+def _mebibytes(key: str, value: Any) -> int:
+    """Octets from a positive, finite number of MiB."""
+    mib: float = _positive(key, value)
+    if not math.isfinite(mib):
+        raise ConfigError(f"{key} must be a finite number of MiB, got {value!r}")
+    return max(1, round(mib * MIB))
+
+
 def _positive(key: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{key} must be a positive number, got {value!r}")
-    return int(value) if key == "max_control_sessions" else float(value)
+    if key in _INTEGERS and value != int(value):
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    return int(value) if key in _INTEGERS else float(value)

@@ -5,9 +5,7 @@ The configuration format is documented in ``otwamp.ike.config`` and docs/IKE.md.
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +13,11 @@ from typing import Any
 import click
 
 from otwamp.cli.errors import CliError, one_line_errors
+from otwamp.cli.logs import setup_logging
 from otwamp.ike.broker import query
 from otwamp.ike.config import DEFAULT_BROKER, DaemonConfig, load
 from otwamp.ike.service import run
 
-_LOG_FORMAT = "%(asctime)s otwamp %(levelname)s %(message)s"
 STATUS_TIMEOUT = 5.0  # seconds to wait for the daemon's answer
 
 
@@ -27,7 +25,7 @@ STATUS_TIMEOUT = 5.0  # seconds to wait for the daemon's answer
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     help="TOML file: [local] and [[peers]] (docs/IKE.md).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
@@ -47,9 +45,7 @@ def ike(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     config = load(config_file)
     if config.broker is None:
         config = replace(config, broker=DEFAULT_BROKER)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format=_LOG_FORMAT, stream=sys.stderr
-    )
+    setup_logging(2 if verbose else 1)
     try:
         asyncio.run(_serve(config))
     except OSError as error:
@@ -68,7 +64,7 @@ async def _serve(config: DaemonConfig) -> None:
 @click.option(
     "--socket",
     "socket_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     help=f"The daemon's key broker socket (default: the config's broker, or {DEFAULT_BROKER}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -82,9 +78,12 @@ def status(ctx: click.Context, socket_path: Path | None, as_json: bool) -> None:
         socket_path = broker or DEFAULT_BROKER
     answer = _ask(socket_path, {"op": "status"})
     sas: list[dict[str, Any]] = answer["sas"]
+    half_open = answer.get("half_open")
     if as_json:
-        click.echo(json.dumps({"sas": sas}, indent=2))
+        click.echo(json.dumps({"sas": sas, "half_open": half_open}, indent=2))
         return
+    if half_open is not None:
+        click.echo(f"{half_open} half-open IKE SAs")
     if not sas:
         click.echo("no IKE SAs")
         return

@@ -8,10 +8,16 @@ import click
 
 from otwamp.cli.errors import one_line_errors
 from otwamp.errors import ConfigError
+from otwamp.files import check_replaceable
 from otwamp.keys.passphrase import PassphraseFile, check_identity, check_passphrase
 
-_FILE = click.option(
-    "-f", "--file", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+PASSPHRASE_LIMIT = 1024  # octets read from stdin at most: /dev/zero must not fill memory
+_FILE = click.option(  # readable=False: PassphraseFile.load explains a refusal in one line
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
 )
 
 
@@ -28,6 +34,7 @@ def keys_add(path: Path, identity: str) -> None:
     """Add or replace IDENTITY; the pass-phrase is read from the terminal or stdin, never echoed."""
     check_identity(identity)
     store = PassphraseFile.load(path, missing_ok=True)
+    check_replaceable(path)  # before asking: a read-only directory fails at once
     passphrase = _read_passphrase(identity)
     check_passphrase(passphrase)
     store.entries[identity] = passphrase
@@ -62,5 +69,9 @@ def _read_passphrase(identity: str) -> bytes:
         first = getpass.getpass(f"pass-phrase for {identity}: ")
         if getpass.getpass("again: ") != first:
             raise ConfigError("the two pass-phrases differ")
-        return first.encode("utf-8")
-    return sys.stdin.buffer.readline().rstrip(b"\r\n")
+        passphrase = first.encode("utf-8")
+    else:
+        passphrase = sys.stdin.buffer.readline(PASSPHRASE_LIMIT + 1).rstrip(b"\r\n")
+    if len(passphrase) > PASSPHRASE_LIMIT:
+        raise ConfigError(f"a pass-phrase for keys add is at most {PASSPHRASE_LIMIT} octets")
+    return passphrase

@@ -3,27 +3,32 @@
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from otwamp import __version__
-from otwamp.cli.config import load_server_config, server_settings
+from otwamp.cli.config import MIB, load_server_config, server_settings
 from otwamp.cli.errors import CliError, one_line_errors
 from otwamp.cli.ike import ike
 from otwamp.cli.keys import keys
+from otwamp.cli.listen import usable_listeners
+from otwamp.cli.logs import setup_logging
 from otwamp.cli.owping import owping_command
 from otwamp.cli.ping import ping_command
-from otwamp.drivers.control_server import ServerSettings, TestPorts
+from otwamp.drivers.clock import clock_state
+from otwamp.drivers.control_server import ServerSettings, TestPorts, session_quota, socket_budget
 from otwamp.drivers.ike_lookup import EmbeddedLookup
 from otwamp.drivers.owamp_server import OwampServer
 from otwamp.drivers.twamp_server import TwampServer
 from otwamp.ike.config import load as load_ike_config
 from otwamp.ike.service import IkeService
 from otwamp.keys.ikev2 import IkeServerKeys
+
+DEFAULTS = ServerSettings()
 
 
 @click.group()
@@ -44,7 +49,10 @@ main.add_command(owping_command)
     "listen",
     multiple=True,
     metavar="ADDR[:PORT]",
-    help="Address to serve TWAMP-Control on, repeatable; IPv6 as [::1]:862. Default: all, 862.",
+    help=(
+        "Address to serve TWAMP-Control on, repeatable; IPv6 as [::1]:862; 'off' for none. "
+        "Default: all, 862."
+    ),
 )
 @click.option(
     "--test-ports", metavar="LO-HI", help="UDP ports for test sessions. Default: any free port."
@@ -63,7 +71,7 @@ main.add_command(owping_command)
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     help="TOML file with a [server] table.",
 )
 @click.option(
@@ -71,7 +79,7 @@ main.add_command(owping_command)
 )
 @click.option(
     "--keyfile",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     help="Pass-phrase file (identity<TAB>hex).",
 )
 @click.option(
@@ -83,7 +91,7 @@ main.add_command(owping_command)
 )
 @click.option(
     "--ike-config",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     help="Run an embedded IKEv2 daemon with this configuration for RFC 7717 keys.",
 )
 @click.option(
@@ -96,9 +104,37 @@ main.add_command(owping_command)
     "ike_check_peer",
     flag_value=False,
     default=None,
-    help="Accept an IKE SA whose peer is not the control client (NAT; D7).",
+    help=(
+        "Accept an IKE SA whose peer address is not the control client's "
+        "(a client behind NAT); by default they must match."
+    ),
 )
-@click.option("-v", "--verbose", count=True, help="Debug log output.")
+@click.option(
+    "--keep-sessions-for",
+    "keep_sessions_for",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help=(
+        "How long finished OWAMP sessions stay fetchable with Fetch-Session from another "
+        f"connection (RFC 4656 §3.8; default {DEFAULTS.keep_sessions_for:g})."
+    ),
+)
+@click.option(
+    "--keep-sessions-mib",
+    "keep_sessions_mib",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MIB",
+    help=(
+        "At most this many MiB of those sessions' records, all clients together "
+        f"(default {DEFAULTS.keep_sessions_bytes / MIB:g})."
+    ),
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output on stderr: -v adds DEBUG (the default is INFO).",
+)
 @one_line_errors
 def server(
     listen: tuple[str, ...],
@@ -112,10 +148,15 @@ def server(
     ike_config: Path | None,
     ike_socket: Path | None,
     ike_check_peer: bool | None,
+    keep_sessions_for: float | None,
+    keep_sessions_mib: float | None,
     verbose: int,
 ) -> None:
-    """Run an OWAMP (RFC 4656) and TWAMP (RFC 5357) server: reflector, receiver and sender."""
-    _setup_logging(verbose + 1)
+    """Run an OWAMP (RFC 4656) and TWAMP (RFC 5357) server: reflector, receiver and sender.
+
+    It exits with status 1 and one line on stderr when it has no address to listen on.
+    """
+    setup_logging(verbose + 1)
     try:
         table = load_server_config(config_file) if config_file else {}
         settings = server_settings(
@@ -131,15 +172,17 @@ def server(
                 "ike_config": ike_config,
                 "ike_socket": ike_socket,
                 "ike_check_peer": ike_check_peer,
+                "keep_sessions_for": keep_sessions_for,
+                "keep_sessions_mib": keep_sessions_mib,
             },
         )
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(usable_listeners(settings)))
     except OSError as exc:
         raise CliError(f"cannot listen: {exc.strerror or exc}") from None
 
 
 async def _serve(settings: ServerSettings) -> None:
-    """Serve TWAMP and OWAMP until SIGINT or SIGTERM; taken default addresses are skipped."""
+    """Serve TWAMP and OWAMP, with the embedded IKE daemon if configured, until a signal."""
     log = logging.getLogger("otwamp.server")
     async with contextlib.AsyncExitStack() as stack:
         if settings.ike_config is not None:
@@ -152,38 +195,30 @@ async def _serve(settings: ServerSettings) -> None:
 
 
 async def _serve_protocols(settings: ServerSettings, log: logging.Logger) -> None:
-    """Serve both protocols until SIGINT or SIGTERM."""
-    ports = TestPorts(settings.test_ports)
-    defaults = ServerSettings()
-    servers = [TwampServer(settings, ports), OwampServer(settings, ports)]
-    started = []
-    for server, default in zip(servers, (defaults.listen, defaults.owamp_listen), strict=True):
+    """Serve both protocols on their usable addresses until SIGINT or SIGTERM."""
+    ports = TestPorts(settings.test_ports, socket_budget(settings))  # one pool, one quota (R7)
+    quota = session_quota(settings)
+    kinds = ((TwampServer, settings.listen), (OwampServer, settings.owamp_listen))
+    servers = [kind(settings, ports, quota) for kind, listen in kinds if listen]
+    for server in servers:
         try:
             await server.start()
-        except OSError as exc:
-            if server.listen != default:
-                raise
-            log.warning(
-                "%s not served: cannot listen on its default addresses: %s",
-                server.NAME,
-                exc.strerror or exc,
-            )
-        else:
-            started.append(server)
-    if not servers[0].clock.synchronized:
+        except OSError as exc:  # taken since usable_listeners looked
+            reason = exc.strerror or exc
+            raise CliError(f"cannot listen for {server.NAME}-Control: {reason}") from None
+    if not clock_state().synchronized:  # read again for each session (D9)
         log.warning("the clock is not synchronized: one-way delays will be flagged unsync")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down")
-    for server in started:
-        await server.close()
+    log.info("shutting down (a second SIGINT or SIGTERM exits at once)")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _exit_now, sig)
+    await asyncio.gather(*(server.close() for server in servers))
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(asctime)s otwamp %(levelname)s %(message)s", stream=sys.stderr
-    )
+def _exit_now(sig: signal.Signals) -> None:
+    """The second signal: leave without a word more (test sockets close with the process)."""
+    os._exit(128 + sig)

@@ -1,8 +1,10 @@
 """What ``otwamp ping`` and ``otwamp owping`` share: options, settings, one-line reasons."""
 
 import errno
+import logging
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,97 +24,147 @@ from otwamp.keys.ikev2 import IkeClientKeys, Policy, SaLookup
 from otwamp.keys.passphrase import IdentityKeys, PassphraseFile
 from otwamp.keys.source import ClientKeySource
 from otwamp.session.schedule import Schedule
+from otwamp.wire.registry import MODE_NAMES, TwampMode
 from otwamp.wire.twamp_test import MAX_UDP_PAYLOAD, SENDER_OPEN_SIZE
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 MAX_PADDING = MAX_UDP_PAYLOAD - SENDER_OPEN_SIZE  # the largest padding that fits a datagram
-_OPTIONS = [
-    click.option(
-        "-c",
-        "--count",
-        type=click.IntRange(min=1, max=10_000_000),
-        default=100,
-        show_default=True,
-        help="Test packets to send.",
-    ),
-    click.option(
-        "-i",
-        "--interval",
-        type=click.FloatRange(min=0),
-        default=0.1,
-        show_default=True,
-        help="Seconds between packets (mean, for poisson).",
-    ),
-    click.option(
-        "--schedule", type=click.Choice(["fixed", "poisson"]), default="fixed", show_default=True
-    ),
-    click.option(
-        "--padding",
-        type=click.IntRange(min=0, max=MAX_PADDING),
-        help="Octets of Packet Padding (TWAMP default: equal sizes both ways; OWAMP: 0).",
-    ),
-    click.option(
-        "--dscp",
-        default="0",
-        show_default=True,
-        help="DSCP of test packets: a name (EF, AF41, CS5...) or 0-63.",
-    ),
-    click.option("-4", "ipv4", is_flag=True, help="Use IPv4 only."),
-    click.option("-6", "ipv6", is_flag=True, help="Use IPv6 only."),
-    click.option(
-        "--wait",
-        type=click.FloatRange(min=0),
-        default=2.0,
-        show_default=True,
-        help="Timeout: seconds to wait for late packets after the last one (RFC 4656 §3.5).",
-    ),
-    click.option(
-        "--json",
-        "as_json",
-        is_flag=True,
-        help="Print one JSON object (with --raw: one JSON record per packet).",
-    ),
-    click.option("--raw", is_flag=True, help="Print one line per packet."),
-    click.option("-a", "--percentiles", is_flag=True, help="Add percentiles to the report."),
-    click.option(
-        "-A",
-        "--auth-modes",
-        "modes",
-        default="open",
-        show_default=True,
-        help="Acceptable modes, strongest used: open, authenticated, encrypted, mixed (TWAMP).",
-    ),
-    click.option("-u", "--identity", help="Identity (KeyID) in the pass-phrase file."),
-    click.option(
-        "-k",
-        "--keyfile",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Pass-phrase file (identity<TAB>hex).",
-    ),
-    click.option(
-        "--max-count",
-        type=click.IntRange(min=1024),
-        default=DEFAULT_MAX_COUNT,
-        show_default=True,
-        help="Highest PBKDF2 Count to accept from a server.",
-    ),
-    click.argument("target", metavar="HOST[:PORT]"),
-]
+log = logging.getLogger("otwamp.cli")
+
+SCHEDULE_HELP = (
+    "How packets are spaced: 'fixed' sends one every --interval (a periodic stream, RFC 3432); "
+    "'poisson' draws each gap from an exponential distribution with mean --interval "
+    "(Poisson sampling, RFC 2330 §11.1.1)."
+)
 
 
-def measurement_options(command: F) -> F:
-    """Apply the options every measurement command takes."""
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return ike_options(command)
+@dataclass(frozen=True)
+class Protocol:
+    """What differs between the ``ping`` (TWAMP) and ``owping`` (OWAMP) command lines."""
+
+    name: str
+    port: int  # the well-known control port
+    modes: tuple[TwampMode, ...]  # every mode the protocol has
+    padding_help: str
+    schedule_help: str  # how the schedule reaches the other side, after SCHEDULE_HELP
+    wait_help: str
+
+    @property
+    def secured(self) -> tuple[TwampMode, ...]:
+        """The modes with a key: the default when one is given without -A."""
+        return tuple(mode for mode in self.modes if mode is not TwampMode.UNAUTHENTICATED)
 
 
-def settings_from(target: str, port: int, options: dict[str, Any], **extra: Any) -> PingSettings:
-    """PingSettings from the shared options; ``port`` is the protocol's default."""
+def _options(protocol: Protocol) -> list[Callable[[F], F]]:
+    """The shared options, with ``protocol``'s own help texts."""
+    secured = ", ".join(MODE_NAMES[mode] for mode in protocol.secured)
+    modes = ", ".join(MODE_NAMES[mode] for mode in protocol.modes)
+    return [
+        click.option(
+            "-c",
+            "--count",
+            type=click.IntRange(min=1, max=10_000_000),
+            default=100,
+            show_default=True,
+            help="Test packets to send.",
+        ),
+        click.option(
+            "-i",
+            "--interval",
+            type=click.FloatRange(min=0),
+            default=0.1,
+            show_default=True,
+            help="Seconds between packets (the mean gap with --schedule poisson).",
+        ),
+        click.option(
+            "--schedule",
+            type=click.Choice([kind.value for kind in Schedule]),
+            default=Schedule.FIXED.value,
+            show_default=True,
+            help=f"{SCHEDULE_HELP} {protocol.schedule_help}",
+        ),
+        click.option(
+            "--padding",
+            type=click.IntRange(min=0, max=MAX_PADDING),
+            help=protocol.padding_help,
+        ),
+        click.option(
+            "--dscp",
+            default="0",
+            show_default=True,
+            help="DSCP of test packets: a name (EF, AF41, CS5...) or 0-63.",
+        ),
+        click.option("-4", "ipv4", is_flag=True, help="Use IPv4 only."),
+        click.option("-6", "ipv6", is_flag=True, help="Use IPv6 only."),
+        click.option(
+            "--wait",
+            type=click.FloatRange(min=0),
+            default=2.0,
+            show_default=True,
+            help=protocol.wait_help,
+        ),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print one JSON object (with --raw: one JSON record per packet).",
+        ),
+        click.option("--raw", is_flag=True, help="Print one line per packet."),
+        click.option("-a", "--percentiles", is_flag=True, help="Add percentiles to the report."),
+        click.option(
+            "-A",
+            "--auth-modes",
+            "modes",
+            metavar="MODES",
+            help=(
+                f"Acceptable modes, comma-separated: {modes}; the strongest that the server "
+                f"also offers is used. Default: open; with -u/-k or --key-source ike: {secured}."
+            ),
+        ),
+        click.option("-u", "--identity", help="Identity (KeyID) in the pass-phrase file."),
+        click.option(
+            "-k",
+            "--keyfile",
+            type=click.Path(dir_okay=False, readable=False, path_type=Path),
+            help="Pass-phrase file (identity<TAB>hex).",
+        ),
+        click.option(
+            "--max-count",
+            type=click.IntRange(min=1024),
+            default=DEFAULT_MAX_COUNT,
+            show_default=True,
+            help="Highest PBKDF2 Count to accept from a server.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="Log to stderr: -v what happens (INFO), -vv details (DEBUG).",
+        ),
+        click.argument("target", metavar="HOST[:PORT]"),
+    ]
+
+
+def measurement_options(protocol: Protocol) -> Callable[[F], F]:
+    """A decorator applying the options every measurement command takes."""
+
+    def apply(command: F) -> F:
+        command = ike_options(command)  # innermost: listed after the others in --help
+        for option in reversed(_options(protocol)):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def settings_from(
+    target: str, protocol: Protocol, options: dict[str, Any], **extra: Any
+) -> PingSettings:
+    """PingSettings from the shared options, logged at INFO (what) and DEBUG (how)."""
     if options["ipv4"] and options["ipv6"]:
         raise ConfigError("-4 and -6 exclude each other")
-    host, port = parse_endpoint(target, port)
+    host, port = parse_endpoint(target, protocol.port)
     family = (
         socket.AF_INET
         if options["ipv4"]
@@ -120,7 +172,8 @@ def settings_from(target: str, port: int, options: dict[str, Any], **extra: Any)
         if options["ipv6"]
         else socket.AF_UNSPEC
     )
-    return PingSettings(
+    keys = keys_from(options)
+    settings = PingSettings(
         host=host,
         port=port,
         family=family,
@@ -130,10 +183,51 @@ def settings_from(target: str, port: int, options: dict[str, Any], **extra: Any)
         padding=options["padding"],
         dscp=parse_dscp(options["dscp"]),
         wait=options["wait"],
-        modes=parse_modes(options["modes"]),
-        keys=keys_from(options),
+        modes=acceptable_modes(options["modes"], keys is not None, protocol),
+        keys=keys,
         max_count=options["max_count"],
         **extra,
+    )
+    _log_settings(settings, protocol, _key_words(options))
+    return settings
+
+
+def acceptable_modes(text: str | None, keyed: bool, protocol: Protocol) -> tuple[TwampMode, ...]:
+    """The modes -A names; without -A, the secured ones when a key is given, else open."""
+    if text is not None:
+        return parse_modes(text)
+    return protocol.secured if keyed else (TwampMode.UNAUTHENTICATED,)
+
+
+def _key_words(options: dict[str, Any]) -> str:
+    """Where the key comes from, in a log line's words (never the key)."""
+    if options["key_source"] == "ike":
+        return f"IKEv2 SA (policy {options['ike_policy']})"
+    if options["identity"] is not None:
+        return f"pass-phrase of {options['identity']!r}"
+    return "none"
+
+
+def _log_settings(settings: PingSettings, protocol: Protocol, key: str) -> None:
+    """What the command is about to do: INFO for the target and security, DEBUG for the rest."""
+    modes = ", ".join(MODE_NAMES[mode] for mode in settings.modes)
+    log.info(
+        "%s to %s port %d; modes allowed: %s; key source: %s",
+        protocol.name,
+        settings.host,
+        settings.port,
+        modes,
+        key,
+    )
+    log.debug(
+        "count %d, interval %g s, schedule %s, padding %s, DSCP %d, wait %g s, max Count %d",
+        settings.count,
+        settings.interval,
+        settings.schedule.value,
+        "default" if settings.padding is None else settings.padding,
+        settings.dscp,
+        settings.wait,
+        settings.max_count,
     )
 
 
@@ -160,7 +254,7 @@ def network_reason(exc: OSError, target: str, protocol: str) -> str:
 
 
 def ike_options(command: F) -> F:
-    """The options that select RFC 7717 keys from an IKE SA (D6)."""
+    """The options that select RFC 7717 keys from an IKE SA."""
     for option in reversed(_IKE_OPTIONS):
         command = option(command)
     return command
@@ -176,7 +270,7 @@ _IKE_OPTIONS = [
     ),
     click.option(
         "--ike-config",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=click.Path(dir_okay=False, readable=False, path_type=Path),
         help="Run an embedded IKEv2 initiator with this configuration (otwamp ike's TOML).",
     ),
     click.option(
@@ -189,7 +283,10 @@ _IKE_OPTIONS = [
         type=click.Choice([policy.value for policy in Policy]),
         default=Policy.INITIATE.value,
         show_default=True,
-        help="Without an IKE SA for the server: set one up, fall back to -u/-k, or fail (D6).",
+        help=(
+            "With --key-source ike and no IKE SA with the server yet: set one up (initiate), "
+            "use the -u/-k pass-phrase instead (fallback), or fail (require)."
+        ),
     ),
 ]
 

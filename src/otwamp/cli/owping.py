@@ -7,16 +7,37 @@ from typing import Any
 import click
 
 from otwamp.cli.errors import CliError, one_line_errors
-from otwamp.cli.measure import measurement_options, network_reason, run_with_keys, settings_from
+from otwamp.cli.logs import setup_logging
+from otwamp.cli.measure import (
+    Protocol,
+    measurement_options,
+    network_reason,
+    run_with_keys,
+    settings_from,
+)
 from otwamp.cli.report import ike_sa_json, with_ike_sa
 from otwamp.drivers.owamp_client import OWAMP_PORT, OwpingOutcome, owping
 from otwamp.errors import ConfigError
 from otwamp.results.owamp import raw_lines, render_text, summarize_owamp, to_json
 from otwamp.wire.registry import TwampMode
 
+OWAMP = Protocol(
+    name="OWAMP",
+    port=OWAMP_PORT,
+    modes=(TwampMode.UNAUTHENTICATED, TwampMode.AUTHENTICATED, TwampMode.ENCRYPTED),
+    padding_help="Octets of Packet Padding in each test packet (default 0; RFC 4656 §3.5).",
+    schedule_help=(
+        "The receiver learns it from Request-Session: slot type 1 or 0 (RFC 4656 §3.6)."
+    ),
+    wait_help=(
+        "Seconds after its send time at which a packet counts as lost; "
+        "sent as Timeout (RFC 4656 §3.5)."
+    ),
+)
+
 
 @click.command(name="owping")
-@measurement_options
+@measurement_options(OWAMP)
 @click.option("--to", "to_only", is_flag=True, help="Measure only towards the server.")
 @click.option("--from", "from_only", is_flag=True, help="Measure only from the server.")
 @one_line_errors
@@ -27,9 +48,14 @@ def owping_command(
     percentiles: bool,
     to_only: bool,
     from_only: bool,
+    verbose: int,
     **options: Any,
 ) -> None:
-    """Measure one-way delay, loss and jitter to and from a server with OWAMP (RFC 4656)."""
+    """Measure one-way delay, loss and jitter to and from a server with OWAMP (RFC 4656).
+
+    HOST[:PORT] is the OWAMP server (port 861 by default).
+    """
+    setup_logging(verbose)
     directions = (
         ("to",)
         if to_only and not from_only
@@ -37,7 +63,7 @@ def owping_command(
         if from_only and not to_only
         else ("to", "from")
     )
-    settings = settings_from(target, OWAMP_PORT, options, directions=directions)
+    settings = settings_from(target, OWAMP, options, directions=directions)
     if TwampMode.MIXED in settings.modes:
         raise ConfigError(
             "OWAMP has no mixed mode (RFC 5618 is TWAMP only): use open, authenticated or encrypted"

@@ -8,21 +8,62 @@ from typing import Any
 import click
 
 from otwamp.cli.errors import CliError, one_line_errors
-from otwamp.cli.measure import measurement_options, network_reason, run_with_keys, settings_from
+from otwamp.cli.logs import setup_logging
+from otwamp.cli.measure import (
+    Protocol,
+    measurement_options,
+    network_reason,
+    run_with_keys,
+    settings_from,
+)
 from otwamp.cli.report import ike_sa_json, with_ike_sa
 from otwamp.drivers.control_client import PingSettings
 from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, ping
 from otwamp.results.metrics import summarize_twamp
 from otwamp.results.records import TwampSessionRecord
 from otwamp.results.report import raw_lines, render_text, to_json
+from otwamp.wire.registry import TwampMode
+from otwamp.wire.twamp_test import (
+    REFLECTOR_AUTH_SIZE,
+    REFLECTOR_OPEN_SIZE,
+    SENDER_AUTH_SIZE,
+    SENDER_OPEN_SIZE,
+)
+
+TWAMP = Protocol(
+    name="TWAMP",
+    port=TWAMP_PORT,
+    modes=(
+        TwampMode.UNAUTHENTICATED,
+        TwampMode.AUTHENTICATED,
+        TwampMode.ENCRYPTED,
+        TwampMode.MIXED,
+    ),
+    padding_help=(
+        "Octets of Packet Padding in each test packet. Default: enough for equal sizes both ways "
+        f"({REFLECTOR_OPEN_SIZE - SENDER_OPEN_SIZE} in open and mixed mode, "
+        f"{REFLECTOR_AUTH_SIZE - SENDER_AUTH_SIZE} in authenticated and encrypted mode; "
+        "RFC 5357 §4.2.1)."
+    ),
+    schedule_help="Only this client knows it: TWAMP does not send it (RFC 5357 §4.1.1).",
+    wait_help=(
+        "Seconds to wait for late replies after the last packet; sent as Timeout (RFC 5357 §3.5)."
+    ),
+)
 
 
 @click.command(name="ping")
-@measurement_options
+@measurement_options(TWAMP)
 @one_line_errors
-def ping_command(target: str, as_json: bool, raw: bool, percentiles: bool, **options: Any) -> None:
-    """Measure round-trip and one-way delay, loss and jitter with TWAMP (RFC 5357)."""
-    settings = settings_from(target, TWAMP_PORT, options)
+def ping_command(
+    target: str, as_json: bool, raw: bool, percentiles: bool, verbose: int, **options: Any
+) -> None:
+    """Measure round-trip and one-way delay, loss and jitter with TWAMP (RFC 5357).
+
+    HOST[:PORT] is the TWAMP server (port 862 by default).
+    """
+    setup_logging(verbose)
+    settings = settings_from(target, TWAMP, options)
     try:
         outcome = asyncio.run(run_with_keys(settings, lambda: _ping_with_progress(settings)))
     except OSError as exc:
