@@ -302,6 +302,16 @@ def owamp_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Owa
         yield server
 
 
+@pytest.fixture
+def udp(owamp_server: OwampServer) -> Iterator[socket.socket]:
+    """A UDP test socket of the client written from the RFCs, on the server's address family."""
+    family = socket.AF_INET6 if ":" in owamp_server.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((owamp_server.host, 0))
+        sock.settimeout(5.0)
+        yield sock
+
+
 @pytest.fixture(scope="session")
 def owamp_server_factory() -> Callable[..., contextlib.AbstractContextManager[OwampServer]]:
     """:func:`running_server`, for fixtures wider than function scope."""

@@ -24,8 +24,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from otwamp.control.client_base import ClientConnectionBase
-from otwamp.control.events import NEED_DATA, GreetingReceived, ServerStarted
 from otwamp.control.security import client_setup
 from otwamp.ike.config import load as load_ike_config
 from otwamp.ike.sa import IkeSa
@@ -250,6 +248,7 @@ def write_ike_pair(
 def write_keyfile(path: Path) -> Path:
     """A pass-phrase file (identity<TAB>hex) with the legacy client's identity."""
     path.write_text(f"{IDENTITY}\t{PASSPHRASE.hex()}\n")
+    path.chmod(0o600)  # a key file as an operator keeps it
     os.chmod(path, 0o600)
     return path
 
@@ -397,39 +396,40 @@ class SetUpResult:
 
 def raw_set_up(
     server: tuple[str, int],
-    machine: ClientConnectionBase,
     credentials: Credentials,
     mode: TwampMode,
     bits: int,
     source: str | None = None,
 ) -> SetUpResult:
     """One control connection: read the greeting, send a Set-Up-Response keyed by
-    ``credentials`` with ``mode | bits``, return the Server-Start (the socket is then closed).
+    ``credentials`` with ``mode | bits`` whatever the greeting offers, return the
+    Server-Start (the socket is then closed).
 
-    ``source`` binds the client's end to that address first.
+    Written from the codecs rather than with our client machine, which would
+    refuse to send a Mode the server did not offer. ``source`` binds the
+    client's end to that address first.
     """
     with socket.socket(family(server[0]), socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT)
         if source is not None:
             sock.bind((source, 0))
         sock.connect(server)
-        event = _next(sock, machine)
-        assert isinstance(event, GreetingReceived)
-        greeting = event.greeting
-        response, channels = client_setup(greeting, mode, credentials, os.urandom, bits)
-        sent = machine.setup(response, channels.tx, channels.receiver)
+        greeting = ServerGreeting.decode(_receive(sock, ServerGreeting.SIZE))
+        response, _ = client_setup(greeting, mode, credentials, os.urandom, bits)
+        sent = response.encode()
         sock.sendall(sent)
-        started = _next(sock, machine)
-        assert isinstance(started, ServerStarted)
-        return SetUpResult(greeting, started.start, sent)
+        start = _receive(sock, ServerStart.SIZE)
+        clear = ServerStart.CLEAR_SIZE  # the rest is encrypted when Accept is 0
+        return SetUpResult(greeting, ServerStart.decode(start[:clear] + bytes(16)), sent)
 
 
-def _next(sock: socket.socket, machine: ClientConnectionBase) -> object:
-    while (event := machine.next_event()) is NEED_DATA:
-        data = sock.recv(65536)
-        assert data, "the server closed the connection"
-        machine.receive_data(data)
-    return event
+def _receive(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the server closed the connection"
+        data += chunk
+    return data
 
 
 def report(stdout: str) -> dict[str, Any]:

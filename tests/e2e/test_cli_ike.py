@@ -154,7 +154,10 @@ def test_two_daemons_status_and_identical_keys(tmp_path):
             text = _status("--socket", str(sock))
             assert text.returncode == 0, text.stderr
             as_json = _status("--socket", str(sock), "--json")
-            [sa] = json.loads(as_json.stdout)["sas"]
+            document = json.loads(as_json.stdout)
+            [sa] = document["sas"]
+            assert document["half_open"] == 0  # the SA is established: nothing half-open
+            assert "0 half-open IKE SAs" in text.stdout
             assert f"{sa['spi_i']}/{sa['spi_r']}" in text.stdout
             assert sa["suite"] == "aes128-sha256-x25519" in text.stdout
             listings[name] = sa

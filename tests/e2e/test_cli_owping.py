@@ -28,6 +28,7 @@ def keyfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pass-phrase file with identity 'alice' (pass-phrase 'correct horse')."""
     path = tmp_path_factory.mktemp("keys") / "keys.pfs"
     path.write_text("alice\t" + b"correct horse".hex() + "\n")
+    path.chmod(0o600)  # a key file as an operator keeps it
     return path
 
 
@@ -65,10 +66,13 @@ def _check_direction(report: dict[str, Any], count: int = COUNT) -> None:
         "sent": count,
         "received": count,
         "lost": 0,
+        "discarded": 0,
         "duplicates": 0,
         "reordered": 0,
+        "corrupt": 0,
         "auth_failures": 0,
         "dropped": 0,
+        "kernel_drops": 0,
     }
     delay = report["delay"]
     assert 0 < delay["min"] <= delay["median"] <= delay["max"] < 0.1
@@ -153,6 +157,7 @@ def test_raw_lines_one_per_packet(secured_server: Any, run_owping: Runner) -> No
 def test_wrong_passphrase(secured_server: Any, tmp_path: Path, run_owping: Runner) -> None:
     wrong = tmp_path / "wrong.pfs"
     wrong.write_text("alice\t" + b"battery staple".hex() + "\n")
+    wrong.chmod(0o600)  # a key file as an operator keeps it
     before = secured_server.log().count("authentication failed")
     result = run_owping(
         [secured_server.target, "-c", "3", "-A", "authenticated", "-u", "alice", "-k", str(wrong)]
@@ -174,6 +179,7 @@ def test_wrong_passphrase(secured_server: Any, tmp_path: Path, run_owping: Runne
 def test_unknown_key_id(secured_server: Any, tmp_path: Path, run_owping: Runner) -> None:
     other = tmp_path / "other.pfs"
     other.write_text("mallory\t" + b"x".hex() + "\n")
+    other.chmod(0o600)  # a key file as an operator keeps it
     result = run_owping(
         [secured_server.target, "-c", "3", "-A", "encrypted", "-u", "mallory", "-k", str(other)]
     )

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.rfc_client import TwampClient, ntp
+
 PingRunner = Callable[..., subprocess.CompletedProcess[str]]
 ALL_MODES = "open,authenticated,encrypted,mixed"
 FAMILIES = ["127.0.0.1", "::1"]
@@ -28,6 +30,7 @@ def keyfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pass-phrase file with identity 'alice' (pass-phrase 'correct horse')."""
     path = tmp_path_factory.mktemp("keys") / "keys.pfs"
     path.write_text("alice\t" + b"correct horse".hex() + "\n")
+    path.chmod(0o600)  # a key file as an operator keeps it
     return path
 
 
@@ -149,6 +152,7 @@ def test_raw_lines_one_per_packet(secured_server: Any, run_ping: PingRunner) -> 
 def test_wrong_passphrase(secured_server: Any, tmp_path: Path, run_ping: PingRunner) -> None:
     wrong = tmp_path / "wrong.pfs"
     wrong.write_text("alice\t" + b"battery staple".hex() + "\n")
+    wrong.chmod(0o600)  # a key file as an operator keeps it
     result = run_ping(
         [secured_server.target, "-c", "3", "-A", "authenticated", "-u", "alice", "-k", str(wrong)]
     )
@@ -164,6 +168,7 @@ def test_wrong_passphrase(secured_server: Any, tmp_path: Path, run_ping: PingRun
 def test_unknown_key_id(secured_server: Any, tmp_path: Path, run_ping: PingRunner) -> None:
     other = tmp_path / "other.pfs"
     other.write_text("mallory\t" + b"x".hex() + "\n")
+    other.chmod(0o600)  # a key file as an operator keeps it
     result = run_ping(
         [secured_server.target, "-c", "3", "-A", "encrypted", "-u", "mallory", "-k", str(other)]
     )
@@ -240,19 +245,35 @@ def test_count_above_the_cap_is_refused(
         assert _json(allowed)["packets"]["received"] == 3
 
 
-def test_too_many_control_sessions(
+def test_a_full_server_drops_an_idle_connection_for_a_new_one(
+    tmp_path: Path, twamp_server_factory: Callable[..., Any], run_ping: PingRunner
+) -> None:
+    """The table is full of a connection that never started a test: it makes room (S4)."""
+    with twamp_server_factory("127.0.0.1", tmp_path, extra_args=["--max-sessions", "1"]) as server:
+        with socket.create_connection((server.host, server.port)) as holder:
+            assert len(holder.recv(64)) == 64  # the holder has its Server-Greeting, then idles
+            result = run_ping([server.target, "-c", "3"])
+            holder.settimeout(5)
+            assert holder.recv(1) == b""  # closed for the newcomer
+        assert result.returncode == 0, result.stderr
+        _wait_for_log(server, "dropped to make room")
+
+
+def test_a_server_full_of_testing_connections_refuses_with_modes_0(
     tmp_path: Path, twamp_server_factory: Callable[..., Any], run_ping: PingRunner
 ) -> None:
     with twamp_server_factory("127.0.0.1", tmp_path, extra_args=["--max-sessions", "1"]) as server:
-        with socket.create_connection((server.host, server.port)) as holder:
-            assert len(holder.recv(64)) == 64  # the holder has its Server-Greeting
+        with TwampClient(server.host, server.port) as holder:
+            assert holder.set_up() == 0
+            assert holder.request_tw_session(9, ntp(time.time()), 1.0).accept == 0
+            assert holder.start_sessions() == 0  # testing: it keeps its place
             result = run_ping([server.target, "-c", "3"])
         assert result.returncode == 1
         assert (
             result.stderr.strip()
             == "otwamp: the server refused the connection (Server-Greeting with Modes 0)"
         )
-        _wait_for_log(server, "control connections already")
+        _wait_for_log(server, "control connections already, all testing")
 
 
 def test_malformed_control_message_closes_only_that_connection(

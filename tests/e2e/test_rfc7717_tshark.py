@@ -34,7 +34,6 @@ from typing import Any
 
 import pytest
 
-from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.keys.source import Credentials
 from otwamp.wire.registry import TwampMode
 from tests.e2e.ike_support import (
@@ -131,7 +130,6 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Capture:
             fabricated = os.urandom(16)
             refused = raw_set_up(
                 (SERVER, server.twamp_port),
-                TwampClientConnection(),
                 Credentials(fabricated + bytes(64), os.urandom(32), "ikev2", "fabricated"),
                 TwampMode.AUTHENTICATED,
                 int(TwampMode.IKEV2_DERIVED),
