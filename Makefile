@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv sysdeps lint typecheck unit test demo bench clean
+.PHONY: all venv sysdeps lint typecheck unit test demo bench soak clean
 
 all: test
 
@@ -38,6 +38,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# 10 minutes of mixed load against one otwamp server; prints one JSON object (bench/soak.py).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --duration 600
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ R2), and tells the machine when its senders have stopped.
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import socket
@@ -14,6 +15,7 @@ import threading
 import time
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from otwamp.control.effects import (
@@ -94,6 +96,11 @@ class OwampServer(ControlServer[_OwampConnection]):
         quota: SessionQuota | None = None,
     ) -> None:
         super().__init__(settings, settings.owamp_listen, ports, quota)
+        # One thread per send session (R2): asyncio's default pool has min(32, cores + 4)
+        # threads, and a 7th sender would wait there for one, past its schedule.
+        self._sender_threads = ThreadPoolExecutor(
+            settings.max_sessions_per_source, thread_name_prefix="owamp-sender"
+        )
         self.received = ReceivedSessions(
             round(settings.keep_sessions_for * NS), settings.keep_sessions_bytes
         )
@@ -141,6 +148,11 @@ class OwampServer(ControlServer[_OwampConnection]):
             case _:
                 raise TypeError(f"not an OWAMP effect: {effect!r}")
 
+    async def close(self) -> None:
+        """Stop serving, then let the sender threads go."""
+        await super().close()
+        self._sender_threads.shutdown(wait=False, cancel_futures=True)
+
     def release(self, conn: _OwampConnection) -> None:
         """Free every socket the connection still holds."""
         for sender in conn.senders.values():
@@ -161,9 +173,8 @@ class OwampServer(ControlServer[_OwampConnection]):
             asyncio.get_running_loop().add_reader(receiving.sock, collect, receiving, clock)
             return
         sender = conn.senders[sid]
-        sender.done = asyncio.ensure_future(
-            asyncio.to_thread(run_owamp, sender.sending, None, sender.end, clock, sender.stop)
-        )
+        run = functools.partial(run_owamp, sender.sending, None, sender.end, clock, sender.stop)
+        sender.done = asyncio.get_running_loop().run_in_executor(self._sender_threads, run)
 
     def _stop_receiving(self, conn: _OwampConnection, sid: bytes) -> None:
         receiving = conn.receivers.pop(sid, None)
