@@ -6,6 +6,7 @@ read with adjtimex(2) in read-only mode (modes = 0).
 
 import ctypes
 import ctypes.util
+import functools
 import struct
 import time
 from dataclasses import dataclass
@@ -34,11 +35,17 @@ class ClockState:
         return ErrorEstimate.from_seconds(self.error, self.synchronized)
 
 
-def _adjtimex() -> tuple[int, bytes] | None:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, found once: find_library runs ldconfig, milliseconds of blocking work."""
     libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    return None if libc_name is None else ctypes.CDLL(libc_name, use_errno=True)
+
+
+def _adjtimex() -> tuple[int, bytes] | None:
+    libc = _libc()
+    if libc is None:
         return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     buf = ctypes.create_string_buffer(_TIMEX_SIZE)
     state = libc.adjtimex(buf)
     if state < 0:
