@@ -6,6 +6,7 @@ secured mode needs, keyed from the vector's ``derived_for_checking`` session
 keys and the recorded IVs.
 """
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,23 @@ from tests.vectors import CLIENT_TO_SERVER, SERVER_TO_CLIENT, load_vector, ts
 from tests.wire.conftest import address, message_fields, stream
 
 __all__ = ["CLIENT_TO_SERVER", "SERVER_TO_CLIENT", "Recorded", "drain", "split"]
+
+
+# Values shared by the TWAMP-Control machine tests of both sides.
+KEYS = SessionKeys(aes_key=bytes(range(16)), hmac_key=bytes(range(100, 132)))
+CLIENT_IV = bytes(range(0x30, 0x40))
+SERVER_IV = bytes(range(0x50, 0x60))
+START_TIME = 0xEEACD8EB232FCAC8
+REQUEST = RequestTwSession(
+    sender_address=ipaddress.IPv4Address("127.0.0.1"),
+    receiver_address=ipaddress.IPv4Address("127.0.0.1"),
+    sender_port=9098,
+    receiver_port=9098,
+    padding_length=27,
+    start_time=0xEEACD948A845DC83,
+    timeout=0x00000002000A06EA,
+)
+SID = bytes.fromhex("7f000001eeacd947a841893771f2517f")
 
 
 @dataclass(frozen=True)

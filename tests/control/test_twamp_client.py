@@ -5,8 +5,6 @@ IKEv2 Mode bit (D3) and what each Accept value means. It is driven here with
 octets built by the wire codecs and with the perfSONAR transcripts.
 """
 
-import ipaddress
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,12 +24,22 @@ from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.security.control import SecureControlReceiver, SecureControlSender
-from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse, encode_key_id
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, StartAck, StopSessions
 from tests.control.client_support import CREDENTIALS, draws, recorded_mode, recorded_random
-from tests.control.conftest import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Recorded, split
+from tests.control.conftest import (
+    CLIENT_IV,
+    CLIENT_TO_SERVER,
+    KEYS,
+    REQUEST,
+    SERVER_IV,
+    SERVER_TO_CLIENT,
+    SID,
+    START_TIME,
+    Recorded,
+    split,
+)
 
 OPEN, A, E, M = (
     TwampMode.UNAUTHENTICATED,
@@ -39,22 +47,8 @@ OPEN, A, E, M = (
     TwampMode.ENCRYPTED,
     TwampMode.MIXED,
 )
-AES_KEY, HMAC_KEY = bytes(range(16)), bytes(range(100, 132))
-KEYS = SessionKeys(AES_KEY, HMAC_KEY)
-CLIENT_IV = bytes(range(0x30, 0x40))
-SERVER_IV = bytes(range(0x50, 0x60))
 GREETING = ServerGreeting(modes=0x0F, challenge=b"C" * 16, salt=b"S" * 16, count=1024)
-START_TIME = 0xEEACD8EB232FCAC8
-REQUEST = RequestTwSession(
-    sender_address=ipaddress.IPv4Address("127.0.0.1"),
-    receiver_address=ipaddress.IPv4Address("127.0.0.1"),
-    sender_port=9098,
-    receiver_port=9098,
-    padding_length=27,
-    start_time=0xEEACD948A845DC83,
-    timeout=0x00000002000A06EA,
-)
-ACCEPT = AcceptSession(Accept.OK, 18792, bytes.fromhex("7f000001eeacd947a841893771f2517f"))
+ACCEPT = AcceptSession(Accept.OK, 18792, SID)
 ALL_VECTORS = (
     "twamp-O",
     "twamp-O-pad0",
@@ -68,7 +62,7 @@ ALL_VECTORS = (
 
 
 def fixed_random():
-    return draws(AES_KEY, HMAC_KEY, CLIENT_IV)
+    return draws(KEYS.aes_key, KEYS.hmac_key, CLIENT_IV)
 
 
 def events(client: TwampClientConnection, data: bytes = b"") -> list[ClientEvent]:

@@ -1,8 +1,6 @@
 """The sans-I/O TWAMP-Control machines (RFC 5357 §3, RFC 4656 §3) driven in memory and with the
 perfSONAR transcripts."""
 
-import ipaddress
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +21,6 @@ from otwamp.security.control import (
     SecureControlReceiver,
     SecureControlSender,
 )
-from otwamp.security.sessionkeys import SessionKeys
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse, encode_key_id
 from otwamp.wire.twamp_control import (
@@ -33,23 +30,21 @@ from otwamp.wire.twamp_control import (
     StartSessions,
     StopSessions,
 )
-from tests.control.conftest import CLIENT_TO_SERVER, SERVER_TO_CLIENT, Recorded, drain, split
-
-KEYS = SessionKeys(aes_key=bytes(range(16)), hmac_key=bytes(range(100, 132)))
-CLIENT_IV = bytes(range(0x30, 0x40))
-SERVER_IV = bytes(range(0x50, 0x60))
-GREETING = ServerGreeting(modes=0x0F, challenge=b"C" * 16, salt=b"S" * 16, count=2048)
-START_TIME = 0xEEACD8EB232FCAC8
-REQUEST = RequestTwSession(
-    sender_address=ipaddress.IPv4Address("127.0.0.1"),
-    receiver_address=ipaddress.IPv4Address("127.0.0.1"),
-    sender_port=9098,
-    receiver_port=9098,
-    padding_length=27,
-    start_time=0xEEACD948A845DC83,
-    timeout=0x00000002000A06EA,
+from tests.control.conftest import (
+    CLIENT_IV,
+    CLIENT_TO_SERVER,
+    KEYS,
+    REQUEST,
+    SERVER_IV,
+    SERVER_TO_CLIENT,
+    SID,
+    START_TIME,
+    Recorded,
+    drain,
+    split,
 )
-SID = bytes.fromhex("7f000001eeacd947a841893771f2517f")
+
+GREETING = ServerGreeting(modes=0x0F, challenge=b"C" * 16, salt=b"S" * 16, count=2048)
 ACCEPT = AcceptSession(accept=Accept.OK, port=18792, sid=SID)
 ZERO_HMAC = bytes(16)
 
