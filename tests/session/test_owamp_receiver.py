@@ -1,5 +1,7 @@
 """The OWAMP-Test receiver: checks, records, Stop-Sessions and Fetch records (RFC 4656 §4.2)."""
 
+import gc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -122,6 +124,19 @@ def test_memory_is_bounded_by_the_packet_count() -> None:
     assert len(link.receiver.record.arrivals) == 6  # 2 x count
     assert len(link.receiver.fetch_records(*ALL)) == 6
     assert link.receiver.excess == 94
+
+
+def test_records_kept_without_arrivals_leave_nothing_for_the_garbage_collector() -> None:
+    """A server keeps Fetch-Session records for a long time: no GC-tracked object per packet."""
+    link = make_link("open", count=2000, arrivals=False)
+    gc.collect()
+    tracked = len(gc.get_objects())
+    for seq in range(2000):
+        link.deliver(seq)
+    gc.collect()
+    assert len(gc.get_objects()) - tracked < 50  # not 2,000 records nor 8,000 objects
+    assert link.receiver.record.arrivals == []
+    assert len(link.receiver.fetch_records(*ALL)) == 2000
 
 
 def test_record_limit_can_be_set() -> None:

@@ -27,6 +27,8 @@ UNKNOWN_TTL = 255  # recorded when the TTL is unknown, and for lost packets (RFC
 # A lost packet's send Error Estimate: S = 0, Multiplier 1 and the largest Scale. RFC 4656
 # §3.9 says Scale 64, which the 6-bit field cannot hold; 63 is the nearest value.
 LOST_SEND_ERROR = ErrorEstimate(sync=False, scale=63, multiplier=1).to_int()
+_Record = tuple[int, int, int, int, int, int]  # a PacketRecord's fields (RFC 4656 §3.9)
+_SEQ = 0
 
 
 @lru_cache(maxsize=64)
@@ -48,7 +50,10 @@ class OwampReceiver:
     32.32). A packet outside the session, or off its schedule by more than
     Timeout, counts as ``dropped.unknown_seq``. At most ``max_records``
     arrivals are kept (twice the packet count unless told): beyond that,
-    duplicates are counted in ``excess``.
+    duplicates are counted in ``excess``. Records are kept as tuples of ints,
+    which the garbage collector stops tracking, so that a server keeping
+    millions of them for Fetch-Session has no long collection pauses; the
+    ``Arrival`` objects the client's reports use are kept only with ``arrivals``.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class OwampReceiver:
         timeout: int,
         protection: SessionProtection | None = None,
         max_records: int | None = None,
+        arrivals: bool = True,
     ) -> None:
         if len(send_times) != record.count:
             raise ValueError("one scheduled send time per packet of the session")
@@ -69,7 +75,8 @@ class OwampReceiver:
         self._layout = layout_for(protection is not None)
         self._kept = 0  # once finished: records are kept for the packets below this
         self._limit = 2 * record.count if max_records is None else max_records
-        self._records: list[PacketRecord] = []
+        self._records: list[_Record] = []  # PacketRecord's fields, in its order
+        self._arrivals = arrivals
         self._lost_error = 0  # the receiver clock's Error Estimate when the session ended
         self.finished = False
 
@@ -92,18 +99,19 @@ class OwampReceiver:
         if len(self._records) >= self._limit:
             self.excess += 1
             return None
-        arrival = Arrival(seq, stamp_of(send_timestamp, send_error), received, ttl)
-        self.record.arrivals.append(arrival)
         self._records.append(
-            PacketRecord(
-                seq=seq,
-                send_error=send_error,
-                receive_error=estimate_of(received.error, received.sync),
-                send_timestamp=send_timestamp,
-                receive_timestamp=receive_timestamp,
-                ttl=UNKNOWN_TTL if ttl is None else ttl,
+            (
+                seq,
+                send_error,
+                estimate_of(received.error, received.sync),
+                send_timestamp,
+                receive_timestamp,
+                UNKNOWN_TTL if ttl is None else ttl,
             )
         )
+        arrival = Arrival(seq, stamp_of(send_timestamp, send_error), received, ttl)
+        if self._arrivals:
+            self.record.arrivals.append(arrival)
         return arrival
 
     def finish(self, next_seqno: int, skipped: Sequence[SkipRange], stopped: Stamp) -> None:
@@ -119,7 +127,7 @@ class OwampReceiver:
             raise ProtocolError(
                 "Skip Ranges MUST be in order", field="Skip Ranges", section=STOP_SECTION
             )
-        if any(packet.seq >= next_seqno for packet in self._records):
+        if any(packet[_SEQ] >= next_seqno for packet in self._records):
             self.record.completed = False
         cut = self._due_before(ns_to_ntp(stopped.ns), self._timeout)
         self._end_at(next_seqno, min(next_seqno, cut), skipped, stopped)
@@ -131,7 +139,7 @@ class OwampReceiver:
         session ends after it; the results are marked incomplete.
         """
         self.record.completed = False
-        end = max((packet.seq for packet in self._records), default=-1) + 1
+        end = max((packet[_SEQ] for packet in self._records), default=-1) + 1
         self._end_at(end, end, (), stopped)
 
     def fetch_records(self, begin: int, end: int) -> list[PacketRecord]:
@@ -140,7 +148,7 @@ class OwampReceiver:
         Received packets come in arrival order; once the session is finished,
         lost packets follow with their scheduled send time and a zero receive time.
         """
-        received = [packet for packet in self._records if begin <= packet.seq <= end]
+        received = [PacketRecord(*r) for r in self._records if begin <= r[_SEQ] <= end]
         if not self.finished:
             return received
         return received + [packet for packet in self._lost() if begin <= packet.seq <= end]
@@ -165,12 +173,12 @@ class OwampReceiver:
         record.next_seqno = next_seqno
         record.discarded_from = kept if kept < next_seqno else None
         record.skipped = clip_skip_ranges(ranges, next_seqno)
-        self._records = [packet for packet in self._records if packet.seq < kept]
+        self._records = [packet for packet in self._records if packet[_SEQ] < kept]
         record.arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
 
     def _lost(self) -> Iterator[PacketRecord]:
         """Records of the kept packets that never arrived (RFC 4656 §4.2)."""
-        seen = {packet.seq for packet in self._records}
+        seen = {packet[_SEQ] for packet in self._records}
         for seq in range(self._kept):
             if seq not in seen:
                 yield PacketRecord(
