@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from tests.e2e.conftest import OwampServer
 from tests.e2e.processes import run_cli
@@ -222,8 +222,28 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+class Background:
+    """Runs ``_run`` in a daemon thread for the ``with`` block; ``_stop`` ends it."""
+
+    _stop: threading.Event
+    _thread: threading.Thread
+
+    def __enter__(self) -> Self:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class Sampler:
+class Sampler(Background):
     """Samples a process's RSS and fds in a thread; kills it past ``kill_above_mib``.
 
     The kill keeps a regression from taking the test machine's memory.
@@ -235,18 +255,6 @@ class Sampler:
     rss: list[float] = field(default_factory=list, init=False)
     fds: list[int] = field(default_factory=list, init=False)
     killed: bool = field(default=False, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
-
-    def __enter__(self) -> "Sampler":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -263,7 +271,7 @@ class Sampler:
 
 
 @dataclass
-class RoundTrips:
+class RoundTrips(Background):
     """A legitimate raw TWAMP client timing Request-TW-Session to Accept-Session, in a thread.
 
     It opens a new connection every ``per_connection`` requests, so that its
@@ -276,18 +284,6 @@ class RoundTrips:
     samples: list[float] = field(default_factory=list, init=False)
     accepts: list[int] = field(default_factory=list, init=False)
     error: str | None = field(default=None, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
-
-    def __enter__(self) -> "RoundTrips":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
 
     def _run(self) -> None:
         try:

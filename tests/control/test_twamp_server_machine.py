@@ -40,7 +40,6 @@ from tests.control.server_harness import (
 SECURED = ServerPolicy(
     modes=TwampMode.UNAUTHENTICATED | TwampMode.AUTHENTICATED | TwampMode.ENCRYPTED,
     ikev2_keys=True,
-    passphrase_keys=True,
     start_time=ns_to_ntp(NOW - 60 * NS),
 )
 
@@ -90,7 +89,7 @@ def test_greeting_offers_the_configured_modes_and_the_ikev2_bit():
     greeting = client.greeting()
     assert greeting.modes == 0x1 | 0x2 | 0x4 | 0x80  # RFC 7717 §7: bit 7 with a key source
     assert greeting.count == SECURED.count
-    no_ike = machine(ServerPolicy(modes=TwampMode.AUTHENTICATED, passphrase_keys=True))
+    no_ike = machine(ServerPolicy(modes=TwampMode.AUTHENTICATED))
     assert no_ike.greeting().modes == 0x2
 
 

@@ -28,7 +28,7 @@ from otwamp.control.server_policy import (
 from otwamp.errors import AuthenticationError, OtwampError
 from otwamp.keys.source import Credentials
 from otwamp.security.sessionkeys import SessionKeys
-from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
+from otwamp.wire.registry import MODE_NAMES, Accept, OwampMode, TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
 
 log = logging.getLogger("otwamp.server")
@@ -56,7 +56,7 @@ class ServerMachine:
     SECURITY_BITS: ClassVar[int] = int(
         TwampMode.UNAUTHENTICATED | TwampMode.AUTHENTICATED | TwampMode.ENCRYPTED
     )
-    IKEV2_BIT: ClassVar[int] = 0x10  # D3: OWAMP-Modes bit 4 (RFC 7718 §3.2.4)
+    IKEV2_BIT: ClassVar[int] = int(OwampMode.IKEV2_DERIVED)  # D3: OWAMP-Modes bit 4 (RFC 7718)
 
     def __init__(
         self,

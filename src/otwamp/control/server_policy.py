@@ -25,7 +25,6 @@ class ServerPolicy:
 
     modes: TwampMode = TwampMode.UNAUTHENTICATED  # security modes allowed
     ikev2_keys: bool = False  # an RFC 7717 key source is configured (D3)
-    passphrase_keys: bool = False  # a pass-phrase key file is configured
     count: int = PBKDF2_COUNT  # PBKDF2 Count of the Server-Greeting (RFC 4656 §3.1)
     start_time: int = 0  # Start-Time of Server-Start: when the server started (RFC 4656 §3.1)
     servwait_ns: int = SERVWAIT_NS

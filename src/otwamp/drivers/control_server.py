@@ -158,7 +158,6 @@ class ControlServer(Generic[C]):
         self.policy = ServerPolicy(
             modes=settings.modes,
             ikev2_keys=any(source.ikev2_derived for source in settings.key_sources),
-            passphrase_keys=any(not source.ikev2_derived for source in settings.key_sources),
             count=settings.count,
             start_time=now_ntp(),  # RFC 4656 §3.1: Start-Time of this instantiation
             servwait_ns=round(settings.control_timeout * NS),

@@ -154,9 +154,7 @@ class OwampServer(ControlServer[_OwampConnection]):
         self._sender_threads.shutdown(wait=False, cancel_futures=True)
 
     def release(self, conn: _OwampConnection) -> None:
-        """Free every socket the connection still holds."""
-        for sender in conn.senders.values():
-            sender.stop.set()
+        """Stop every sender and free every socket the connection still holds."""
         for sid in list(conn.sockets):
             self._release(conn, sid)
         super().release(conn)
