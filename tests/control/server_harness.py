@@ -9,11 +9,11 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from otwamp.control.effects import Effect, Send
+from otwamp.control.effects import Effect, Send, SendStream
 from otwamp.control.framing import Framer
 from otwamp.control.security import OPEN_CHANNELS, Channels, client_setup
 from otwamp.control.server_policy import NS
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.wire.registry import TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart
 
@@ -21,7 +21,7 @@ NOW = 1_800_000_000 * NS  # 2027-01-15, a fixed wall clock in Unix ns
 PEER = ("192.0.2.7", 40000)
 LOCAL = ("192.0.2.1", 862)
 SECRET = b"correct horse battery staple"
-CREDENTIALS = Credentials(b"alice".ljust(80, b"\0"), SECRET, "passphrase", "alice")
+CREDENTIALS = Credentials(b"alice".ljust(80, b"\0"), SECRET, KeySourceKind.PASSPHRASE, "alice")
 
 
 _COUNTER = itertools.count()
@@ -44,10 +44,16 @@ class ScriptedClient:
 
     def collect(self) -> list[Effect]:
         """The machine's new effects; the octets it sends are fed to this client's framer."""
-        new = self.machine.effects()
-        for effect in new:
-            if isinstance(effect, Send):
-                self.framer.feed(effect.data)
+        new: list[Effect] = []
+        while batch := self.machine.effects():
+            for effect in batch:
+                if isinstance(effect, Send):
+                    self.framer.feed(effect.data)
+                elif isinstance(effect, SendStream):  # written whole, then the machine resumes
+                    for chunk in effect.chunks:
+                        self.framer.feed(chunk)
+                    self.machine.stream_sent(NOW)
+            new += batch
         self.effects += new
         return new
 

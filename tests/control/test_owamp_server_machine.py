@@ -33,6 +33,7 @@ from otwamp.wire.owamp_test import SenderPacket, encode_packet
 from otwamp.wire.registry import Accept, OwampMode
 from otwamp.wire.timestamp import ErrorEstimate, duration_to_ntp, ns_to_ntp, ntp_to_ns
 from tests.control.server_harness import LOCAL, NOW, PEER, ScriptedClient, counting_random
+from tests.session.helpers import fetch_records
 
 OWAMP_LOCAL = (LOCAL[0], 861)
 START = ns_to_ntp(NOW + NS)  # sessions start 1 s after NOW
@@ -207,7 +208,7 @@ def test_the_clients_earlier_stop_is_answered_and_its_session_finished():
     scripted.collect()
     assert receiver.receiver.finished
     assert receiver.receiver.record.next_seqno == COUNT
-    assert len(receiver.receiver.fetch_records(0, COUNT)) == COUNT
+    assert len(fetch_records(receiver.receiver, 0, COUNT)) == COUNT
     assert scripted.machine.get_timer() == later + ServerPolicy().servwait_ns
 
 

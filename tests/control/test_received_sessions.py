@@ -3,23 +3,25 @@
 import ipaddress
 
 from otwamp.control.received_sessions import ReceivedSession, ReceivedSessions
-from otwamp.results.records import OwampSessionRecord
-from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
+from otwamp.wire.owamp_fetch import PacketRecord
+from tests.session.helpers import make_link
 
 NS = 1_000_000_000
 ALICE = b"alice".ljust(80, b"\0")
 PACKETS = 10
-OCTETS = 8 * PACKETS  # a kept session with no records: its schedule
+RECEIVED = 4
+OCTETS = RECEIVED * PacketRecord.SIZE + 1  # its records, and a byte saying which arrived
 
 
 def session(sid: bytes, owner: bytes | None = None) -> ReceivedSession:
-    record = OwampSessionRecord(sid, "to", "", "", PACKETS)
     address = ipaddress.ip_address("192.0.2.1")
     slots = (Slot(SlotType.FIXED, 1 << 32),)
     request = RequestSession(address, address, 1, 2, slots, PACKETS, sid=sid)
-    receiver = OwampReceiver(record, list(range(PACKETS)), 1 << 32)
-    return ReceivedSession(owner, request, receiver)
+    link = make_link("open", count=PACKETS)
+    for seq in range(RECEIVED):
+        link.deliver(seq)
+    return ReceivedSession(owner, request, link.receiver)
 
 
 def test_a_finished_session_is_kept_for_the_retention_time():

@@ -10,6 +10,7 @@ from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import SessionProtection, session_protection
 from otwamp.session.slots import send_times
 from otwamp.wire.owamp_control import Slot, SlotType
+from otwamp.wire.owamp_fetch import PacketRecord
 from otwamp.wire.registry import OwampMode
 from otwamp.wire.timestamp import ErrorEstimate, duration_to_ntp, ntp_to_ns
 from tests.vectors import load_vector
@@ -91,3 +92,17 @@ def transcript_keys(doc: dict[str, Any]) -> SessionKeys | None:
     return SessionKeys(
         bytes.fromhex(derived["aes_session_key"]), bytes.fromhex(derived["hmac_session_key"])
     )
+
+
+def fetch_records(receiver: OwampReceiver, begin: int, end: int) -> list[PacketRecord]:
+    """Drain ``receiver.fetch``: every step, the records, and the count it announced for them."""
+    steps = receiver.fetch(begin, end)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            count, records = done.value
+            break
+    fetched = list(records)
+    assert len(fetched) == count  # what Fetch-Ack announces is what follows (RFC 4656 §3.9)
+    return fetched

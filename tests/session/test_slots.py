@@ -1,24 +1,34 @@
 """Send schedules from Request-Session slots (RFC 4656 §3.6, §5)."""
 
+import dataclasses
+from ipaddress import ip_address
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otwamp.session.schedule import Schedule
 from otwamp.session.slots import (
+    CHUNK,
     ONE,
     SidExponential,
     fixed_multiply,
     offsets_seconds,
+    plan_send_times,
+    request_send_times,
     send_offsets,
     send_times,
     session_schedule,
     slots_for,
     waits,
 )
-from otwamp.wire.owamp_control import Slot, SlotType
+from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
 from otwamp.wire.timestamp import duration_to_ntp
 
 from .helpers import transcript
 
+LOOPBACK = ip_address("127.0.0.1")
+REQUEST_TEMPLATE = RequestSession(LOOPBACK, LOOPBACK, 1, 2, (Slot(SlotType.FIXED, ONE),), 1)
 # RFC 4656 Appendix B: SID and the sum of its first 1,000,000 deviates (lambda = 1).
 APPENDIX_B = [
     ("2872979303ab47eeac028dab3829dab2", 0x000F4479BD317381),
@@ -130,3 +140,76 @@ def test_a_schedule_needs_slots() -> None:
     with pytest.raises(ValueError):
         SidExponential(bytes(15))
     assert send_offsets([], 0, Constant(0)) == []
+
+
+def _eager(start: int, slots: list[Slot], count: int, sid: bytes) -> list[int]:
+    return list(send_times(start, slots, count, SidExponential(sid)))
+
+
+MIXED = [Slot.of_seconds(SlotType.EXPONENTIAL, 0.01), Slot(SlotType.FIXED, 0)]
+
+
+@pytest.mark.parametrize("count", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7])
+def test_send_times_equal_the_eager_schedule(count: int) -> None:
+    """The checkpointed schedule is the §5 schedule, read in any order (issue S2)."""
+    sid = bytes(range(16))
+    expected = _eager(ONE << 20, MIXED, count, sid)
+    times = request_send_times(_request(ONE << 20, MIXED, count), sid)
+    assert len(times) == count
+    assert list(times) == expected
+    assert [times[seq] for seq in reversed(range(count))] == expected[::-1]
+    assert times[1:-1:3] == expected[1:-1:3]
+    if count:
+        assert times[-1] == expected[-1]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=5 * CHUNK - 1), max_size=40))
+@settings(max_examples=50, deadline=None)
+def test_send_times_random_access(order: list[int]) -> None:
+    sid = b"S" * 16
+    expected = _eager(0, MIXED, 5 * CHUNK, sid)
+    times = request_send_times(_request(0, MIXED, 5 * CHUNK), sid)
+    assert [times[seq] for seq in order] == [expected[seq] for seq in order]
+
+
+def test_send_times_wrap_at_the_era_like_the_clock() -> None:
+    start = (1 << 64) - ONE  # one second before the 2036 era wrap (RFC 5905 §6)
+    fixed = [Slot.of_seconds(SlotType.FIXED, 0.25)]
+    times = request_send_times(_request(start, fixed, 8), bytes(16))
+    assert list(times) == _eager(start, fixed, 8, bytes(16))
+    assert times[3] == 0 and times[4] == ONE // 4
+
+
+def test_send_times_keep_checkpoints_not_packets() -> None:
+    """A million packets keep a checkpoint per chunk and a few chunks: not 8 MB (S2)."""
+    count = 1_000_000
+    plan = plan_send_times(_request(0, [Slot.of_seconds(SlotType.FIXED, 0.001)], count), b"K" * 16)
+    steps = 0
+    while True:
+        try:
+            next(plan)
+        except StopIteration as done:
+            times = done.value
+            break
+        steps += 1
+    assert steps == -(-count // CHUNK)  # one chunk of work per step: the loop turns between
+    assert times[-1] == count * (ONE // 1000)  # the last, known without recomputing
+    for seq in range(0, count, count // 10):
+        assert times[seq] == (seq + 1) * (ONE // 1000)
+    kept = sum(len(chunk) for chunk in times._chunks.values())
+    assert kept <= 4 * CHUNK
+    assert len(times._positions) == len(times._offsets) == steps
+
+
+def test_send_times_out_of_range() -> None:
+    times = request_send_times(_request(0, MIXED, 3), bytes(16))
+    with pytest.raises(IndexError):
+        times[3]
+    with pytest.raises(IndexError):
+        times[-4]
+
+
+def _request(start: int, slots: list[Slot], count: int) -> RequestSession:
+    return dataclasses.replace(
+        REQUEST_TEMPLATE, start_time=start, slots=tuple(slots), num_packets=count
+    )

@@ -7,7 +7,7 @@ matching method (``key_found``, ``port_bound``, ``port_failed``).
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from otwamp.session.owamp_receiver import OwampReceiver
@@ -23,6 +23,16 @@ class Send:
     """Write these octets to the control connection."""
 
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendStream:
+    """Write the octets ``chunks`` makes, the event loop turning between two; answer with
+    ``stream_sent``. Fetch-Session data can be 25 MB of records (RFC 4656 §3.9): they are
+    counted, made and encrypted a piece at a time, so that no other connection waits (S2).
+    """
+
+    chunks: Iterator[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,7 @@ class Release:
 
 Effect = (
     Send
+    | SendStream
     | Close
     | LookUpKey
     | BindTestPort

@@ -4,7 +4,8 @@ Anything malformed or out of order raises ``ProtocolError``, after which the
 driver closes the connection.
 """
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 
 from otwamp.control.events import NEED_DATA, StartRequested, UnsupportedCommand
 from otwamp.control.owamp_events import (
@@ -16,11 +17,18 @@ from otwamp.control.owamp_events import (
 from otwamp.control.server_base import ServerConnectionBase, ServerState
 from otwamp.errors import ProtocolError
 from otwamp.wire.owamp_control import AcceptSession, RequestSession, Slot, StartSessions
-from otwamp.wire.owamp_fetch import FetchAck, FetchedSession, FetchSession
+from otwamp.wire.owamp_fetch import (
+    FetchAck,
+    FetchedSession,
+    FetchSession,
+    PacketRecord,
+    encode_record_part,
+)
 from otwamp.wire.owamp_stop import StopSessions
 from otwamp.wire.registry import Accept, OwampCommand
 
 MAX_SLOTS = 1024  # default limit on Schedule Slots per Request-Session
+FETCH_CHUNK = 1024  # packet records per write: 25,600 octets, whole AES blocks (§3.9)
 
 
 class OwampServerConnection(ServerConnectionBase):
@@ -58,6 +66,30 @@ class OwampServerConnection(ServerConnectionBase):
         self._answer("Fetch-Ack")
         parts = () if data is None else data.encode_parts()
         return self._tx.seal(ack.encode()) + b"".join(self._tx.seal(part) for part in parts)
+
+    def fetched(
+        self, ack: FetchAck, data: FetchedSession, records: Iterable[PacketRecord]
+    ) -> Iterator[bytes]:
+        """Octets of an accepting Fetch-Ack and its data, the records in FETCH_CHUNK pieces.
+
+        RFC 4656 §3.9: Fetch-Ack, the Request-Session's two parts, the Skip
+        Ranges and the packet records, each part followed by its HMAC; the
+        records part is encrypted and covered by one HMAC as it goes, so that
+        its millions of records are never held at once.
+        """
+        self._answer("Fetch-Ack")
+        fixed, slots, skip_ranges, _ = data.encode_parts()
+        return self._stream_fetched(ack, (fixed, slots, skip_ranges), records)
+
+    def _stream_fetched(
+        self, ack: FetchAck, parts: tuple[bytes, ...], records: Iterable[PacketRecord]
+    ) -> Iterator[bytes]:
+        yield b"".join(self._tx.seal(part) for part in (ack.encode(), *parts))
+        chunk = tuple(itertools.islice(records, FETCH_CHUNK))
+        while chunk:
+            yield self._tx.encrypt(encode_record_part(chunk))  # whole blocks until the last
+            chunk = tuple(itertools.islice(records, FETCH_CHUNK))
+        yield self._tx.seal(b"")  # the records part's HMAC
 
     def refusal(self, accept: Accept) -> bytes:
         """Octets of an Accept-Session refusing a request the machine could not frame."""

@@ -11,7 +11,7 @@ sessions stay fetchable, from this connection or another, in the server's
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from otwamp.control.effects import (
@@ -19,6 +19,7 @@ from otwamp.control.effects import (
     OpenReceiver,
     OpenSender,
     Release,
+    SendStream,
     StartTest,
     StopReceiving,
     StopSending,
@@ -423,37 +424,58 @@ class OwampServerMachine(ServerMachine):
     # Fetch-Session (RFC 4656 §3.9)
 
     def _fetch(self, fetch: FetchSession, now: int) -> None:
-        ack, data = self._fetch_answer(fetch, now)
-        self._send(self.owamp.fetch_ack(ack, data))
+        kept = self._fetchable(fetch, now)
+        if kept is not None:
+            self._wait_for(Awaiting.STREAM, SendStream(self._fetched(kept, fetch)))
 
-    def _fetch_answer(
-        self, fetch: FetchSession, now: int
-    ) -> tuple[FetchAck, FetchedSession | None]:
+    def stream_sent(self, now: int) -> None:
+        """The driver wrote all of a SendStream: read the next command."""
+        self._resume(Awaiting.STREAM)
+        self._advance(now)
+
+    def _fetchable(self, fetch: FetchSession, now: int) -> ReceivedSession | None:
+        """The received session a Fetch-Session may have, or None once it is refused (§3.9)."""
         kept = self.received.find(fetch.sid, self.identity, now)
         if kept is None:
-            return self._fetch_refused(Accept.FAILURE, f"unknown SID {fetch.sid.hex()}")
+            self._fetch_refused(Accept.FAILURE, f"unknown SID {fetch.sid.hex()}")
+            return None
         receiver = kept.receiver
         if fetch.complete and not receiver.finished:
-            return self._fetch_refused(
+            self._fetch_refused(
                 Accept.TEMPORARY_RESOURCE_LIMITATION,
                 f"the complete session {fetch.sid.hex()} is still in progress",
             )
+            return None
         if fetch.complete and not receiver.record.completed:
-            return self._fetch_refused(
+            self._fetch_refused(
                 Accept.FAILURE, f"the complete session {fetch.sid.hex()} ended abnormally"
             )
-        records = tuple(receiver.fetch_records(fetch.begin_seq, fetch.end_seq))
+            return None
+        return kept
+
+    def _fetched(self, kept: ReceivedSession, fetch: FetchSession) -> Iterator[bytes]:
+        """Fetch-Ack and the session data, counted and written a piece at a time (S2)."""
+        receiver = kept.receiver
+        counting = receiver.fetch(fetch.begin_seq, fetch.end_seq)
+        while True:
+            try:
+                next(counting)
+            except StopIteration as counted:
+                count, records = counted.value
+                break
+            yield b""
         record = receiver.record
         if not receiver.finished:  # §3.9: Next Seqno and Skip Ranges are known only at the end
-            ack = FetchAck(Accept.OK, False, 0, 0, len(records))
-            return ack, FetchedSession(kept.request, (), records)
+            ack = FetchAck(Accept.OK, False, 0, 0, count)
+            yield from self.owamp.fetched(ack, FetchedSession(kept.request), records)
+            return
         skips = tuple(SkipRange(first, last) for first, last in record.skipped)
-        ack = FetchAck(Accept.OK, True, record.next_seqno or 0, len(skips), len(records))
-        return ack, FetchedSession(kept.request, skips, records)
+        ack = FetchAck(Accept.OK, True, record.next_seqno or 0, len(skips), count)
+        yield from self.owamp.fetched(ack, FetchedSession(kept.request, skips), records)
 
-    def _fetch_refused(self, accept: Accept, reason: str) -> tuple[FetchAck, None]:
+    def _fetch_refused(self, accept: Accept, reason: str) -> None:
         self.refused(accept, f"Fetch-Session: {reason}")
-        return FetchAck(accept, False, 0, 0, 0), None
+        self._send(self.owamp.fetch_ack(FetchAck(accept, False, 0, 0, 0), None))
 
     def _peer_test_address(self, request: RequestSession) -> Endpoint:
         port = request.sender_port if request.conf_receiver else request.receiver_port

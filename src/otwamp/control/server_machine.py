@@ -47,6 +47,7 @@ class Awaiting(enum.Enum):
     PORT = "port"  # BindTestPort -> port_bound / port_failed
     SENDERS = "senders"  # StopSending -> senders_stopped (OWAMP)
     SCHEDULE = "schedule"  # ComputeSchedule -> schedule_ready (OWAMP)
+    STREAM = "stream"  # SendStream -> stream_sent (OWAMP Fetch-Session)
 
 
 class ServerMachine:

@@ -305,8 +305,7 @@ class ControlServer(Generic[C]):
         machine = conn.machine
         match effect:
             case Send(data=data):
-                conn.writer.write(data)
-                await asyncio.wait_for(conn.writer.drain(), self.settings.write_timeout)
+                await self.write(conn, data)
             case Close(reason=reason, level=level):
                 if reason is not None:
                     log.log(level, "%s closed: %s", machine.where, reason)
@@ -319,6 +318,11 @@ class ControlServer(Generic[C]):
             case _:
                 await self.carry_out_test(conn, effect)
         return True
+
+    async def write(self, conn: C, data: bytes) -> None:
+        """Write to the control connection; TimeoutError if the client reads none in time (S4)."""
+        conn.writer.write(data)
+        await asyncio.wait_for(conn.writer.drain(), self.settings.write_timeout)
 
     async def _look_up(
         self, key_id: bytes, derived: bool, peer: str

@@ -8,13 +8,10 @@ R2), and tells the machine when its senders have stopped.
 import asyncio
 import contextlib
 import functools
-import itertools
 import os
 import socket
 import threading
 import time
-from array import array
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,6 +21,7 @@ from otwamp.control.effects import (
     OpenReceiver,
     OpenSender,
     Release,
+    SendStream,
     StartTest,
     StopReceiving,
     StopSending,
@@ -43,26 +41,28 @@ from otwamp.drivers.control_server import (
 from otwamp.drivers.owamp_pacer import Receiving, Sending, collect, run_owamp
 from otwamp.drivers.udp import connect_peer
 from otwamp.results.records import Stamp
-from otwamp.session.slots import iter_request_send_times
+from otwamp.session.slots import SendTimes, plan_send_times
 from otwamp.wire.owamp_control import RequestSession
 
 OWAMP_PORT = 861  # RFC 4656 §3.1 (IANA owamp-control)
-SCHEDULE_CHUNK = 256  # send times computed between two turns of the event loop (< 1 ms)
 
 
-async def compute_schedule(request: RequestSession, sid: bytes) -> Sequence[int]:
-    """A session's send times, 8 octets each, computed in chunks between other work (S2).
+async def compute_schedule(request: RequestSession, sid: bytes) -> SendTimes:
+    """A session's send times, planned in chunks between other work (S2).
 
-    A million exponential times take about two seconds of Python: in chunks,
-    every other connection (and a legitimate client's 20-packet schedule) is
-    served in between, which a worker thread holding the GIL would not allow.
+    A million exponential times take about two seconds of Python: in chunks of
+    half a millisecond every other connection (and a legitimate client's
+    20-packet schedule) is served in between, which a worker thread holding
+    the GIL would not allow. What is kept is a checkpoint per chunk (``SendTimes``).
     """
-    times = array("Q")
-    source = iter_request_send_times(request, sid)
-    while chunk := list(itertools.islice(source, SCHEDULE_CHUNK)):
-        times.extend(chunk)
+    plan = plan_send_times(request, sid)
+    while True:
+        try:
+            next(plan)
+        except StopIteration as planned:
+            times: SendTimes = planned.value
+            return times
         await asyncio.sleep(0)
-    return times
 
 
 @dataclass(slots=True)
@@ -145,6 +145,12 @@ class OwampServer(ControlServer[_OwampConnection]):
             case Release(sids=sids):
                 for sid in sids:
                     self._release(conn, sid)
+            case SendStream(chunks=chunks):
+                for chunk in chunks:  # each a bounded piece of work (S2)
+                    if chunk:
+                        await self.write(conn, chunk)
+                    await asyncio.sleep(0)
+                conn.machine.stream_sent(time.time_ns())
             case _:
                 raise TypeError(f"not an OWAMP effect: {effect!r}")
 

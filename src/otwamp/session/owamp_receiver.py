@@ -9,8 +9,10 @@ except the kernel's receive time, a ``Stamp``; they are compared modulo
 2**64, so a session may span the 2036 era wrap (RFC 5905 §6).
 """
 
+import itertools
+import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from otwamp.errors import ProtocolError
@@ -29,6 +31,8 @@ UNKNOWN_TTL = 255  # recorded when the TTL is unknown, and for lost packets (RFC
 LOST_SEND_ERROR = ErrorEstimate(sync=False, scale=63, multiplier=1).to_int()
 _Record = tuple[int, int, int, int, int, int]  # a PacketRecord's fields (RFC 4656 §3.9)
 _SEQ = 0
+SCAN = 65_536  # records counted between two turns of the event loop (a few ms)
+_UNSEEN = re.compile(rb"[^\xff]")  # a byte of the seen-bitmap with a sequence number missing
 
 
 @lru_cache(maxsize=64)
@@ -54,6 +58,7 @@ class OwampReceiver:
     which the garbage collector stops tracking, so that a server keeping
     millions of them for Fetch-Session has no long collection pauses; the
     ``Arrival`` objects the client's reports use are kept only with ``arrivals``.
+    Nothing here walks every packet at once: ``fetch`` works in steps (S2).
     """
 
     def __init__(
@@ -76,14 +81,16 @@ class OwampReceiver:
         self._kept = 0  # once finished: records are kept for the packets below this
         self._limit = 2 * record.count if max_records is None else max_records
         self._records: list[_Record] = []  # PacketRecord's fields, in its order
+        self._seen = bytearray()  # bit seq set once seq arrived: grows with the arrivals
+        self._highest = -1  # the highest sequence number received
         self._arrivals = arrivals
         self._lost_error = 0  # the receiver clock's Error Estimate when the session ended
         self.finished = False
 
     @property
     def octets(self) -> int:
-        """What keeping the session costs: its schedule (8 octets a packet) and its records."""
-        return 8 * len(self._send_times) + PacketRecord.SIZE * len(self._records)
+        """What keeping the session costs: its records, and what says which arrived."""
+        return PacketRecord.SIZE * len(self._records) + len(self._seen)
 
     def on_datagram(self, data: bytes, received: Stamp, ttl: int | None) -> Arrival | None:
         """Record a packet received at ``received``; a bad one is counted and dropped (§4.2)."""
@@ -99,6 +106,7 @@ class OwampReceiver:
         if len(self._records) >= self._limit:
             self.excess += 1
             return None
+        self._saw(seq)
         self._records.append(
             (
                 seq,
@@ -127,7 +135,7 @@ class OwampReceiver:
             raise ProtocolError(
                 "Skip Ranges MUST be in order", field="Skip Ranges", section=STOP_SECTION
             )
-        if any(packet[_SEQ] >= next_seqno for packet in self._records):
+        if self._highest >= next_seqno:
             self.record.completed = False
         cut = self._due_before(ns_to_ntp(stopped.ns), self._timeout)
         self._end_at(next_seqno, min(next_seqno, cut), skipped, stopped)
@@ -139,19 +147,52 @@ class OwampReceiver:
         session ends after it; the results are marked incomplete.
         """
         self.record.completed = False
-        end = max((packet[_SEQ] for packet in self._records), default=-1) + 1
+        end = self._highest + 1
         self._end_at(end, end, (), stopped)
 
-    def fetch_records(self, begin: int, end: int) -> list[PacketRecord]:
+    def fetch(
+        self, begin: int, end: int
+    ) -> Generator[None, None, tuple[int, Iterator[PacketRecord]]]:
         """Packet records with ``begin <= seq <= end`` for Fetch-Session (RFC 4656 §3.9).
 
-        Received packets come in arrival order; once the session is finished,
-        lost packets follow with their scheduled send time and a zero receive time.
+        Yields after every SCAN records counted, then returns how many there
+        are and an iterator over them: received packets in arrival order and,
+        once the session is finished, lost ones after them with their scheduled
+        send time and a zero receive time. A million records are never made,
+        counted or looked up at once, so the event loop keeps turning (S2).
         """
-        received = [PacketRecord(*r) for r in self._records if begin <= r[_SEQ] <= end]
-        if not self.finished:
-            return received
-        return received + [packet for packet in self._lost() if begin <= packet.seq <= end]
+        if self.finished:
+            end = min(end, self._kept - 1)
+        taken = len(self._records)  # arrivals after the count are not announced
+        received = 0
+        for at in range(0, taken, SCAN):
+            received += sum(
+                begin <= r[_SEQ] <= end for r in self._records[at : min(at + SCAN, taken)]
+            )
+            yield
+        records = self._received(begin, end, taken)
+        if not self.finished or end < begin:
+            return received, records
+        lost = end - begin + 1 - self._seen_in(begin, end)
+        return received + lost, itertools.chain(records, self._lost(begin, end))
+
+    def _received(self, begin: int, end: int, taken: int) -> Iterator[PacketRecord]:
+        for at in range(0, taken, SCAN):
+            for r in self._records[at : min(at + SCAN, taken)]:
+                if begin <= r[_SEQ] <= end:
+                    yield PacketRecord(*r)
+
+    def _saw(self, seq: int) -> None:
+        byte = seq >> 3
+        if byte >= len(self._seen):
+            self._seen.extend(bytes(max(byte + 1 - len(self._seen), len(self._seen))))
+        self._seen[byte] |= 1 << (seq & 7)
+        self._highest = max(self._highest, seq)
+
+    def _seen_in(self, begin: int, end: int) -> int:
+        """How many of the sequence numbers ``begin`` to ``end`` arrived."""
+        bits = int.from_bytes(self._seen, "little")
+        return ((bits >> begin) & ((1 << (end - begin + 1)) - 1)).bit_count()
 
     def _due_before(self, stop: int, timeout: int) -> int:
         """How many packets were scheduled up to Timeout before ``stop`` (wrap-safe)."""
@@ -173,17 +214,25 @@ class OwampReceiver:
         record.next_seqno = next_seqno
         record.discarded_from = kept if kept < next_seqno else None
         record.skipped = clip_skip_ranges(ranges, next_seqno)
-        self._records = [packet for packet in self._records if packet[_SEQ] < kept]
-        record.arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
+        # The records stay: Fetch-Session leaves out those at or beyond ``kept``.
+        if self._arrivals:
+            record.arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
 
-    def _lost(self) -> Iterator[PacketRecord]:
-        """Records of the kept packets that never arrived (RFC 4656 §4.2)."""
-        seen = {packet[_SEQ] for packet in self._records}
-        for seq in range(self._kept):
-            if seq not in seen:
-                yield PacketRecord(
-                    seq, LOST_SEND_ERROR, self._lost_error, self._send_times[seq], 0, UNKNOWN_TTL
-                )
+    def _lost(self, begin: int, end: int) -> Iterator[PacketRecord]:
+        """Records of the packets from ``begin`` to ``end`` that never arrived (RFC 4656 §4.2)."""
+        seen = self._seen
+        last = min(end, 8 * len(seen) - 1)
+        missing = (
+            seq
+            for unseen in _UNSEEN.finditer(seen, begin >> 3, (last >> 3) + 1)
+            for seq in range(8 * unseen.start(), 8 * unseen.start() + 8)
+            if begin <= seq <= last and not seen[seq >> 3] >> (seq & 7) & 1
+        )
+        beyond = range(max(begin, 8 * len(seen)), end + 1)  # none of these arrived
+        for seq in itertools.chain(missing, beyond):
+            yield PacketRecord(
+                seq, LOST_SEND_ERROR, self._lost_error, self._send_times[seq], 0, UNKNOWN_TTL
+            )
 
     def _expected(self, seq: int, send_timestamp: int, receive_timestamp: int) -> bool:
         """Whether the packet belongs to the schedule within Timeout (RFC 4656 §4.2)."""
