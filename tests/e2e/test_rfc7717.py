@@ -32,10 +32,11 @@ from typing import Any
 
 import pytest
 
+from otwamp.control.server_policy import fmt
 from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.ike.sa import IkeSa
 from otwamp.keys.ikev2 import SaKey
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.wire.registry import Accept, OwampMode, TwampMode
 from tests.e2e.ike_support import (
     CLIENT_ID,
@@ -114,7 +115,7 @@ def ike_setup(
         *("--ike-config", str(resp), "--keyfile", str(keyfile), *server_args),
         ike_port=resp_port,
     ) as server:
-        server.process.wait_for(f"listening on {ike_address}:{resp_port}")
+        server.process.wait_for(f"listening on {fmt(ike_address, resp_port)}")
         yield Setup(server, server_host, client_host, init, keyfile, pki, directory)
 
 
@@ -230,7 +231,7 @@ def test_ikev2_derived_key_end_to_end(setups, family, protocol, mode):
     [established] = [
         line for line in log.splitlines() if f"IKE SA {spi_i}/{spi_r} established" in line
     ]
-    assert f"with {setup.client_host}:" in established
+    assert re.search(rf"with {re.escape(fmt(setup.client_host, 0)[:-1])}\d+, ", established)
     assert f"{SERVER_ID} <-> {CLIENT_ID}" in established and "we are responder" in established
     # ... and the server keyed the control connection with it (Mode had the IKEv2 bit).
     authenticated_line(setup, spi_i, spi_r, protocol, mode)
@@ -725,7 +726,7 @@ def test_legacy_passphrase_client_against_a_server_offering_the_bit(setups, prot
     setup = setups("ipv4")
     bit = IKEV2_BIT[protocol]
     port = setup.server.twamp_port if protocol == "twamp" else setup.server.owamp_port
-    key = Credentials(IDENTITY.encode().ljust(80, b"\0"), b"", "passphrase", IDENTITY)
+    key = Credentials(IDENTITY.encode().ljust(80, b"\0"), b"", KeySourceKind.PASSPHRASE, IDENTITY)
     greeting = raw_set_up((setup.server_host, port), key, TwampMode.UNAUTHENTICATED, 0).greeting
     assert greeting.modes & bit, "the server does not offer the IKEv2-derived bit"
     result = run_cli(

@@ -17,11 +17,14 @@ INSIDE = datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC).timestamp()
 AFTER = datetime.datetime(2029, 1, 1, tzinfo=datetime.UTC).timestamp()
 
 
+_CURVES = {"p256": ec.SECP256R1(), "p384": ec.SECP384R1(), "p521": ec.SECP521R1()}
+
+
 def key(kind: str) -> PrivateKey:
-    """A fresh ``p256``, ``p384`` or ``rsa`` key."""
-    if kind == "rsa":
-        return rsa.generate_private_key(65537, 2048)
-    return ec.generate_private_key(ec.SECP384R1() if kind == "p384" else ec.SECP256R1())
+    """A fresh ``p256``, ``p384``, ``p521``, ``rsa`` (2048 bits) or ``rsaBITS`` key."""
+    if kind.startswith("rsa"):
+        return rsa.generate_private_key(65537, int(kind[3:] or 2048))
+    return ec.generate_private_key(_CURVES[kind])
 
 
 def _name(common_name: str) -> x509.Name:

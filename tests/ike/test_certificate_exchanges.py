@@ -7,9 +7,10 @@ import pytest
 from otwamp.ike.events import Established, Failed
 from otwamp.ike.initiator import Initiator
 from otwamp.ike.policy import Policy
-from otwamp.ike.registry import NotifyType, PayloadType
+from otwamp.ike.registry import HashAlgorithm, NotifyType, PayloadType
 from otwamp.ike.responder import Responder
 from otwamp.ike.wire.message import Message
+from otwamp.ike.wire.payloads import Authentication, Notify
 
 from .certs import AFTER, Authority
 from .pairing import INIT_ADDRESS, INIT_ID, NOW, PSK, RESP_ADDRESS, RESP_ID, Pair, cert_pair, suites
@@ -85,3 +86,45 @@ def test_certificate_initiator_with_psk_responder():
         Established,
         Established,
     ]
+
+
+def _auth_of(pair, from_initiator):
+    """The AUTH payload of the IKE_AUTH request or response (the test peeks at the keys)."""
+    sa = pair.responder._handshake.sa
+    data = pair.to_responder[1] if from_initiator else pair.to_initiator[1]
+    return sa.protection(from_initiator=from_initiator).open(data).find(Authentication)
+
+
+# RFC 7427 Appendix A.3: ecdsa-with-SHA256, -SHA384 and -SHA512.
+_ECDSA_WITH = {"p256": "040302", "p384": "040303", "p521": "040304"}
+
+
+@pytest.mark.parametrize(("initiator_kind", "responder_kind"), [("p384", "p521"), ("p521", "p256")])
+def test_each_side_signs_with_the_hash_of_its_key(initiator_kind, responder_kind):
+    pair = cert_pair(initiator_kind, responder_kind)
+    pair.run(pair.initiator.start(NOW))
+    assert [type(e) for e in pair.initiator_events + pair.responder_events] == [
+        Established,
+        Established,
+    ]
+    for kind, from_initiator in ((initiator_kind, True), (responder_kind, False)):
+        auth = _auth_of(pair, from_initiator)
+        assert auth.data[1 : 1 + auth.data[0]].hex().endswith(_ECDSA_WITH[kind])
+
+
+def test_no_common_signature_hash_fails_the_initiator_clearly():
+    pair = cert_pair("p384", "p384")
+    init_request = pair.initiator.start(NOW)
+    response = Message.decode(pair.responder.receive(init_request, NOW).datagrams[0])
+    # The responder as if it signed only with SHA-1: nothing the initiator may use.
+    payloads = tuple(
+        Notify.hash_algorithms((HashAlgorithm.SHA1,))
+        if isinstance(p, Notify) and p.notify_type == NotifyType.SIGNATURE_HASH_ALGORITHMS
+        else p
+        for p in response.payloads
+    )
+    output = pair.initiator.receive(replace(response, payloads=payloads).encode(), NOW)
+    assert output.datagrams == ()
+    [failed] = output.events
+    assert isinstance(failed, Failed)
+    assert "no common signature hash: the peer announced SHA1" in failed.reason

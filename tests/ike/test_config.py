@@ -91,7 +91,7 @@ def test_certificate_configuration(tmp_path):
         ("", "ike.toml: missing \\[local\\]"),
         (
             '[local]\nid = "a.example"\nproposals = ["3des-md5-modp768"]\n',
-            "local.proposals: unknown",
+            "local.proposals: proposal '3des-md5-modp768': unknown or unsupported algorithm '3des'",
         ),
         ('[local]\nid = "a.example"\nport = "five hundred"\n', "local.port: must be an integer"),
         ('[local]\nid = "a.example"\nport = 70000\n', "local.port: 70000 is not a UDP port"),

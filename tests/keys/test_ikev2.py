@@ -20,6 +20,7 @@ from typing import BinaryIO
 import pytest
 
 from otwamp.control.security import client_setup, server_setup
+from otwamp.control.server_policy import fmt
 from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.errors import KeySourceError
 from otwamp.keys.ikev2 import IkeClientKeys, IkeServerKeys, PeerSa, Policy, SaKey
@@ -344,19 +345,21 @@ def broker(tmp_path: Path) -> Iterator[FakeBroker]:
     server.close()
 
 
-def _key_answer(peer: str = "192.0.2.1:500", **extra: object) -> dict[str, object]:
+def _key_answer(host: str = "192.0.2.1", port: int = 500, **extra: object) -> dict[str, object]:
     return {
         "ok": True,
         "spi_i": SPI_I.hex(),
         "spi_r": SPI_R.hex(),
-        "peer": peer,
+        "peer": fmt(host, port),
+        "host": host,
+        "port": port,
         "key": KEY.hex(),
     } | extra
 
 
-@pytest.mark.parametrize(("peer", "host"), [("192.0.2.1:500", "192.0.2.1"), ("::1:4500", "::1")])
-def test_broker_lookup_by_spis(broker, peer, host):
-    broker.answers["key"] = _key_answer(peer)
+@pytest.mark.parametrize(("host", "port"), [("192.0.2.1", 500), ("::1", 4500)])
+def test_broker_lookup_by_spis(broker, host, port):
+    broker.answers["key"] = _key_answer(host, port)
     sa = asyncio.run(BrokerLookup(broker.path).by_spis(SPI_I, SPI_R))
     assert sa == SaKey(SPI_I, SPI_R, host, KEY)
     assert broker.requests == [{"op": "key", "spi_i": SPI_I.hex(), "spi_r": SPI_R.hex()}]

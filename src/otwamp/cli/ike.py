@@ -1,24 +1,35 @@
-"""``otwamp ike``: the IKEv2 daemon (RFC 7296, childless, RFC 6023) and ``otwamp ike status``.
+"""``otwamp ike``: the IKEv2 daemon (RFC 7296, childless, RFC 6023) and the commands that ask it
+through its key broker: ``status``, ``rekey SA`` and ``delete SA``.
 
 The configuration format is documented in ``otwamp.ike.config`` and docs/IKE.md.
 """
 
 import asyncio
+import ipaddress
 import json
+import re
 import signal
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from otwamp.cli.addresses import parse_endpoint
 from otwamp.cli.errors import CliError, one_line_errors
 from otwamp.cli.logs import setup_logging
+from otwamp.control.server_policy import fmt
+from otwamp.errors import OtwampError
 from otwamp.ike.broker import query
 from otwamp.ike.config import DEFAULT_BROKER, DaemonConfig, load
 from otwamp.ike.service import run
+from otwamp.ike.timers import EXCHANGE_TIMEOUT
 
 STATUS_TIMEOUT = 5.0  # seconds to wait for the daemon's answer
+EXCHANGE_MARGIN = 5.0  # ... beyond the daemon's own wait for its peer, for rekey and delete
+_SPIS = re.compile(r"([0-9a-fA-F]{16})[/_]([0-9a-fA-F]{16})")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(invoke_without_command=True)
@@ -60,23 +71,33 @@ async def _serve(config: DaemonConfig) -> None:
     await run(config, stop)
 
 
+def _socket_option(command: F) -> F:
+    """``--socket PATH``, the daemon's key broker socket."""
+    return click.option(
+        "--socket",
+        "socket_path",
+        type=click.Path(dir_okay=False, readable=False, path_type=Path),
+        help=f"The daemon's key broker socket (default: the config's broker, or {DEFAULT_BROKER}).",
+    )(command)
+
+
+def _socket(ctx: click.Context, socket_path: Path | None) -> Path:
+    """``--socket``, else the broker of ``otwamp ike --config FILE``, else the default."""
+    if socket_path is not None:
+        return socket_path
+    config_file: Path | None = ctx.obj
+    broker = None if config_file is None else load(config_file).broker
+    return broker or DEFAULT_BROKER
+
+
 @ike.command(name="status")
-@click.option(
-    "--socket",
-    "socket_path",
-    type=click.Path(dir_okay=False, readable=False, path_type=Path),
-    help=f"The daemon's key broker socket (default: the config's broker, or {DEFAULT_BROKER}).",
-)
+@_socket_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @one_line_errors
 def status(ctx: click.Context, socket_path: Path | None, as_json: bool) -> None:
     """List the IKE SAs: SPIs, peer, IDs, algorithms, role and age (never keys)."""
-    if socket_path is None:
-        config_file: Path | None = ctx.obj
-        broker = None if config_file is None else load(config_file).broker
-        socket_path = broker or DEFAULT_BROKER
-    answer = _ask(socket_path, {"op": "status"})
+    answer = _ask(_socket(ctx, socket_path), {"op": "status"})
     sas: list[dict[str, Any]] = answer["sas"]
     half_open = answer.get("half_open")
     if as_json:
@@ -90,16 +111,81 @@ def status(ctx: click.Context, socket_path: Path | None, as_json: bool) -> None:
     click.echo("SPIi/SPIr                          peer                  IDs (local <-> remote)")
     for sa in sas:
         click.echo(
-            f"{sa['spi_i']}/{sa['spi_r']}  {sa['peer']:<20}  "
+            f"{_spis(sa)}  {_peer(sa):<20}  "
             f"{sa['local_id']} <-> {sa['remote_id']}  {sa['suite']}  {sa['role']}  "
             f"{sa['age']:g}s"
         )
 
 
-def _ask(path: Path, request: dict[str, Any]) -> dict[str, Any]:
+_SA_HELP = (
+    "SA is SPIi/SPIr (or SPIi_SPIr) in hex as `otwamp ike status` prints them, or a peer's "
+    "address, ADDR or ADDR:PORT ([ADDR]:PORT for IPv6): then every SA with that peer."
+)
+
+
+@ike.command(name="rekey", epilog=_SA_HELP)
+@click.argument("sa")
+@_socket_option
+@click.option("--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON.")
+@click.pass_context
+@one_line_errors
+def rekey(ctx: click.Context, sa: str, socket_path: Path | None, as_json: bool) -> None:
+    """Rekey an IKE SA now (RFC 7296 §2.18): new SPIs and a new IPPM key, the old SA deleted."""
+    request = {"op": "rekey", **_selector(sa)}
+    answer = _ask(_socket(ctx, socket_path), request, EXCHANGE_TIMEOUT + EXCHANGE_MARGIN)
+    if as_json:
+        click.echo(json.dumps(answer["rekeyed"], indent=2))
+        return
+    for pair in answer["rekeyed"]:
+        old, new = pair["old"], pair["new"]
+        click.echo(f"rekeyed IKE SA {_spis(old)} with {_peer(old)} to {_spis(new)}")
+
+
+@ike.command(name="delete", epilog=_SA_HELP)
+@click.argument("sa")
+@_socket_option
+@click.option("--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON.")
+@click.pass_context
+@one_line_errors
+def delete(ctx: click.Context, sa: str, socket_path: Path | None, as_json: bool) -> None:
+    """Delete an IKE SA now (RFC 7296 §1.4.1); sessions already keyed by it keep their key."""
+    request = {"op": "delete", **_selector(sa)}
+    answer = _ask(_socket(ctx, socket_path), request, EXCHANGE_TIMEOUT + EXCHANGE_MARGIN)
+    if as_json:
+        click.echo(json.dumps(answer["deleted"], indent=2))
+        return
+    for gone in answer["deleted"]:
+        unanswered = "" if gone["answered"] else " (the peer did not answer: forgotten here)"
+        click.echo(f"deleted IKE SA {_spis(gone)} with {_peer(gone)}{unanswered}")
+
+
+def _selector(text: str) -> dict[str, Any]:
+    """The broker's SA selector for ``SPIi/SPIr``, ``SPIi_SPIr``, ``ADDR`` or ``ADDR:PORT``."""
+    spis = _SPIS.fullmatch(text.strip())
+    if spis:
+        return {"spi_i": spis[1].lower(), "spi_r": spis[2].lower()}
+    try:
+        host, port = parse_endpoint(text, 0)
+        ipaddress.ip_address(host)
+    except (OtwampError, ValueError):
+        raise CliError(
+            f"{text!r}: name an SA by SPIi/SPIr (16 hex digits each) or by peer address"
+        ) from None
+    return {"host": host} if port == 0 else {"host": host, "port": port}
+
+
+def _spis(sa: dict[str, Any]) -> str:
+    return f"{sa['spi_i']}/{sa['spi_r']}"
+
+
+def _peer(sa: dict[str, Any]) -> str:
+    return fmt(str(sa["host"]), int(sa["port"]))
+
+
+def _ask(path: Path, request: dict[str, Any], timeout: float = STATUS_TIMEOUT) -> dict[str, Any]:
     """One broker request; a daemon that is not running is a one-line error."""
     try:
-        answer = asyncio.run(asyncio.wait_for(query(path, request), STATUS_TIMEOUT))
+        answer = asyncio.run(asyncio.wait_for(query(path, request), timeout))
     except (OSError, TimeoutError) as error:
         reason = "no answer" if isinstance(error, TimeoutError) else error.strerror or error
         raise CliError(

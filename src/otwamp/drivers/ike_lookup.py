@@ -89,11 +89,11 @@ def _peer_sa(answer: dict[str, Any]) -> PeerSa | None:
         sa = SaKey(
             bytes.fromhex(answer["spi_i"]),
             bytes.fromhex(answer["spi_r"]),
-            str(answer["peer"]).rsplit(":", 1)[0],
+            str(answer["host"]),
             bytes.fromhex(answer["key"]),
         )
     except (KeyError, TypeError, ValueError):
         raise KeySourceError(
-            "the IKE key broker's answer lacks the SA's SPIs, peer or key"
+            "the IKE key broker's answer lacks the SA's SPIs, host or key"
         ) from None
     return PeerSa(sa, initiated=bool(answer.get("initiated", False)))

@@ -2,7 +2,7 @@
 
 from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.ike.crypto.auth import psk_auth, verify_psk_auth
-from otwamp.ike.crypto.signature import SUPPORTED_HASHES, choose_hash, sign, verify
+from otwamp.ike.crypto.signature import SUPPORTED_HASHES, auth_payload, verify
 from otwamp.ike.handshake import Handshake
 from otwamp.ike.policy import Policy
 from otwamp.ike.registry import AuthMethod, NotifyType
@@ -33,7 +33,7 @@ def local_auth(
     octets = handshake.signed_octets(by_initiator, policy.local_id)
     if policy.credentials is not None:
         key = policy.credentials.private_key
-        return policy.credentials.payloads(), sign(key, octets, choose_hash(peer_hashes))
+        return policy.credentials.payloads(), auth_payload(key, octets, peer_hashes)
     psk = policy.psks.get(peer_id)
     if psk is None:
         raise AuthenticationError(f"no PSK for {peer_id}", field="ID", section="RFC 7296 §2.15")

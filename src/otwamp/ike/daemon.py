@@ -5,7 +5,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from otwamp.errors import ProtocolError
+from otwamp.control.server_policy import fmt
+from otwamp.errors import OtwampError, ProtocolError
 from otwamp.ike.admission import HalfOpenLimits
 from otwamp.ike.crypto.entropy import RandomSource, system_random
 from otwamp.ike.database import SaDatabase
@@ -77,13 +78,17 @@ class IkeDaemon:
 
     async def delete_all(self, timeout: float = 1.0) -> None:
         """Delete every established SA, waiting at most ``timeout`` for the peers' answers."""
-        sas = self.database.all()
-        results = await asyncio.gather(
-            *(self.delete(sa, timeout) for sa in sas), return_exceptions=True
-        )
-        for sa, result in zip(sas, results, strict=True):
-            if isinstance(result, Exception) and self.database.by_spis(sa.spi_i, sa.spi_r):
-                self.endpoint.drop(sa, f"deleted without answer ({result})")
+        await asyncio.gather(*(self.remove(sa, timeout) for sa in self.database.all()))
+
+    async def remove(self, sa: IkeSa, timeout: float = EXCHANGE_TIMEOUT) -> bool:
+        """Delete ``sa``; True if the peer answered, else it is forgotten all the same."""
+        try:
+            await self.delete(sa, timeout)
+        except OtwampError as error:
+            if self.database.by_spis(sa.spi_i, sa.spi_r):
+                self.endpoint.drop(sa, f"deleted without answer ({error})")
+            return False
+        return True
 
     async def initiate(
         self, remote_id: Identity, peer: Address, timeout: float = EXCHANGE_TIMEOUT
@@ -92,7 +97,7 @@ class IkeDaemon:
         spi_i = self.endpoint.initiate(remote_id, peer, self._clock(), timeout)
         outcome = await self._outcome(spi_i)
         if not isinstance(outcome, Established):
-            raise NegotiationError(f"IKE SA with {peer}: {_reason(outcome)}")
+            raise NegotiationError(f"IKE SA with {fmt(*peer)}: {_reason(outcome)}")
         return outcome.sa
 
     async def delete(self, sa: IkeSa, timeout: float = EXCHANGE_TIMEOUT) -> None:
@@ -107,7 +112,9 @@ class IkeDaemon:
         self.endpoint.rekey(sa, self._clock(), timeout)
         outcome = await self._outcome(sa.spi_i)
         if not isinstance(outcome, Rekeyed):
-            raise NegotiationError(f"rekey of {sa.spi_i.hex()} with {sa.peer}: {_reason(outcome)}")
+            raise NegotiationError(
+                f"rekey of {sa.spi_i.hex()} with {fmt(*sa.peer)}: {_reason(outcome)}"
+            )
         return outcome.new
 
     def datagram_received(self, datagram: bytes, address: Address) -> None:
@@ -116,7 +123,7 @@ class IkeDaemon:
             message = unframe(datagram, needs_marker(self._local[1], address[1]))
             self.endpoint.receive(message, address, self._clock())
         except ProtocolError as error:
-            LOG.debug("dropped %d octets from %s: %s", len(datagram), address, error)
+            LOG.debug("dropped %d octets from %s: %s", len(datagram), fmt(*address), error)
         self._flush()
 
     async def _outcome(self, spi_i: bytes) -> Event:

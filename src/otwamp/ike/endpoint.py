@@ -8,6 +8,7 @@ in seconds (certificate validity is checked against it); nothing here reads a cl
 
 import logging
 
+from otwamp.control.server_policy import fmt
 from otwamp.errors import OtwampError, ProtocolError
 from otwamp.ike.admission import EVICTED, HalfOpenLimits, HalfOpenTable, Key, source_of
 from otwamp.ike.cookies import CookieGuard
@@ -76,7 +77,9 @@ class IkeEndpoint:
         """Start setting up an IKE SA with ``peer``; its events carry the returned SPIi."""
         initiator = Initiator(self._policy, remote_id, peer, self._random)
         self._initiators[initiator.spi_i] = initiator
-        LOG.debug("initiating IKE SA %s with %s at %s", initiator.spi_i.hex(), remote_id, peer)
+        LOG.debug(
+            "initiating IKE SA %s with %s at %s", initiator.spi_i.hex(), remote_id, fmt(*peer)
+        )
         self._outgoing.append((initiator.start(now, timeout), peer))
         return initiator.spi_i
 
@@ -216,13 +219,17 @@ class IkeEndpoint:
                 "IKE SA %s rekeyed to %s %s", spis(event.old), spis(event.new), describe(event.new)
             )
         elif isinstance(event, Failed):
-            LOG.warning("IKE SA with %s failed: %s", address, event.reason)
+            LOG.warning("IKE SA with %s failed: %s", fmt(*address), event.reason)
             self._forget(spi_i, address)
         elif isinstance(event, Abandoned):
-            LOG.debug("half-open IKE SA %s from %s expired: %s", spi_i.hex(), address, event.reason)
+            LOG.debug(
+                "half-open IKE SA %s from %s expired: %s", spi_i.hex(), fmt(*address), event.reason
+            )
             self._forget(spi_i, address)
         elif isinstance(event, RekeyFailed):
-            LOG.warning("rekey of IKE SA %s with %s failed: %s", spi_i.hex(), address, event.reason)
+            LOG.warning(
+                "rekey of IKE SA %s with %s failed: %s", spi_i.hex(), fmt(*address), event.reason
+            )
         elif isinstance(event, Redundant):
             LOG.info(
                 "IKE SA %s is redundant after a simultaneous rekey (RFC 7296 §2.8.2): deleting it",
@@ -264,7 +271,7 @@ class IkeEndpoint:
     def _session(self, sa: IkeSa) -> IkeSession:
         session = self._sessions.get((sa.spi_i, sa.spi_r))
         if session is None:
-            raise NegotiationError(f"no established IKE SA {spis(sa)} with {sa.peer}")
+            raise NegotiationError(f"no established IKE SA {spis(sa)} with {fmt(*sa.peer)}")
         return session
 
 
@@ -276,7 +283,4 @@ def spis(sa: IkeSa) -> str:
 def describe(sa: IkeSa) -> str:
     """Peer, IDs, algorithms and role of an SA for the log; never its key."""
     role = "initiator" if sa.initiator else "responder"
-    return (
-        f"with {sa.peer[0]}:{sa.peer[1]}, {sa.local_id} <-> {sa.remote_id}, {sa.suite}, "
-        f"we are {role}"
-    )
+    return f"with {fmt(*sa.peer)}, {sa.local_id} <-> {sa.remote_id}, {sa.suite}, we are {role}"

@@ -7,6 +7,7 @@ by certificates with digital signatures (RFC 7427), whichever the policy holds.
 
 from enum import Enum, auto
 
+from otwamp.control.server_policy import fmt
 from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.ike.authentication import (
     announced_hashes,
@@ -98,8 +99,7 @@ class Initiator:
         if timer is None or now < timer.get_timer():
             return Output()
         if now >= timer.deadline:
-            peer = f"{self._peer[0]}:{self._peer[1]}"
-            return self._fail(f"no answer from {peer} within {timer.timeout:g} s")
+            return self._fail(f"no answer from {fmt(*self._peer)} within {timer.timeout:g} s")
         if timer.resend_due(now) and self.pending_request is not None:
             return Output((self.pending_request,))
         return Output()
@@ -161,8 +161,11 @@ class Initiator:
             init_request=self._request,
             init_response=data,
         )
+        try:
+            self.pending_request = self._auth_request(self._handshake, announced_hashes(response))
+        except AuthenticationError as error:  # e.g. no signature hash in common (RFC 7427 §4)
+            return self._fail(str(error))
         self.state = InitiatorState.AUTH_SENT
-        self.pending_request = self._auth_request(self._handshake, announced_hashes(response))
         if self._retransmission is not None:
             self._retransmission = self._retransmission.restarted(now)
         return Output((self.pending_request,))

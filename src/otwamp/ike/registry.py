@@ -105,6 +105,7 @@ class DhGroup(IntEnum):
     ECP_384 = 20
     ECP_521 = 21
     CURVE25519 = 31
+    CURVE448 = 32
 
 
 class AttributeType(IntEnum):

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 
+from otwamp.control.server_policy import fmt
 from otwamp.ike.broker import KeyBroker, serve
 from otwamp.ike.config import DaemonConfig, PeerConfig
 from otwamp.ike.daemon import IkeDaemon
@@ -25,7 +26,11 @@ class IkeService:
             lifetimes=config.lifetimes,
         )
         self.broker = KeyBroker(
-            self.daemon.database, time.time, self.initiate, lambda: self.daemon.endpoint.half_open
+            self.daemon.database,
+            time.time,
+            self.initiate,
+            lambda: self.daemon.endpoint.half_open,
+            self.daemon,
         )
         self._server: asyncio.Server | None = None
 
@@ -34,7 +39,7 @@ class IkeService:
         try:
             host, port = await self.daemon.start()
         except OSError as error:
-            where = f"UDP {self.config.local[0]}:{self.config.local[1]}"
+            where = f"UDP {fmt(*self.config.local)}"
             raise OSError(error.errno, f"{where}: {error.strerror or error}") from None
         if self.config.broker is not None:
             try:
@@ -43,10 +48,9 @@ class IkeService:
                 self.daemon.close()
                 raise OSError(error.errno, f"{self.config.broker}: {error.strerror}") from None
         LOG.info(
-            "IKE daemon %s listening on %s:%d, key broker on %s",
+            "IKE daemon %s listening on %s, key broker on %s",
             self.config.policy.local_id,
-            host,
-            port,
+            fmt(host, port),
             self.config.broker,
         )
         await asyncio.gather(*(self._initiate_on_start(p) for p in self.config.peers if p.initiate))

@@ -2,6 +2,7 @@
 
 from enum import Enum, auto
 
+from otwamp.control.server_policy import fmt
 from otwamp.errors import ProtocolError
 from otwamp.ike.crypto.entropy import RandomSource
 from otwamp.ike.errors import StateError
@@ -150,8 +151,7 @@ class IkeSession:
             if timer.resend_due(now) and self.pending_request is not None:
                 return Output((self.pending_request,))
             return Output()
-        peer = self.sa.peer
-        reason = f"no answer from {peer[0]}:{peer[1]} within {timer.timeout:g} s"
+        reason = f"no answer from {fmt(*self.sa.peer)} within {timer.timeout:g} s"
         self._pending_id = self.pending_request = self._retransmission = None
         rekey, self._rekey = self._rekey, None
         if rekey is not None:  # the SA stays; the lifetime tries again later

@@ -69,6 +69,32 @@ def test_x25519_matches_rfc7748():
     )
 
 
+def test_x448_matches_rfc7748():
+    # RFC 7748 §6.2.
+    alice = dh.generate(
+        DhGroup.CURVE448,
+        Replay(
+            bytes.fromhex(
+                "9a8f4925d1519f5775cf46b04b5800d4ee9ee8bae8bc5565d498c28d"
+                "d9c9baf574a9419744897391006382a6f127ab1d9ac2d8c0a598726b"
+            )
+        ),
+    )
+    bob_public = bytes.fromhex(
+        "3eb7a829b0cd20f5bcfc0b599b6feccf6da4627107bdb0d4f345b430"
+        "27d8b972fc3e34fb4232a13ca706dcb57aec3dae07bdc1c67bf33609"
+    )
+    assert alice.group == DhGroup.CURVE448
+    assert alice.public_value.hex() == (
+        "9b08f7cc31b7e3e67d22d5aea121074a273bd2b83de09c63faa73d2c"
+        "22c5d9bbc836647241d953d40c5b12da88120d53177f80e532c41fa0"
+    )
+    assert alice.shared_secret(bob_public).hex() == (
+        "07fff4181ac6cc95ec1c16a94a0f74d12da232ce40a77552281d282b"
+        "b60c0b56fd2464c335543936521c24403085d59a449a5037514a879d"
+    )
+
+
 def _pi_times_power_of_two(bits: int) -> int:
     """floor(pi * 2^bits) by Machin's formula, pi = 16 atan(1/5) - 4 atan(1/239)."""
     guard = 32
@@ -154,10 +180,11 @@ def test_ecp_point_off_the_curve_is_refused():
         ours.shared_secret(b"\x01" * 64)
 
 
-def test_x25519_all_zero_result_is_refused():
-    ours = dh.generate(DhGroup.CURVE25519, _counter(1))
+@pytest.mark.parametrize(("group", "size"), [(DhGroup.CURVE25519, 32), (DhGroup.CURVE448, 56)])
+def test_xdh_all_zero_result_is_refused(group, size):
+    ours = dh.generate(group, _counter(1))
     with pytest.raises(ProtocolError, match="RFC 8031"):
-        ours.shared_secret(bytes(32))
+        ours.shared_secret(bytes(size))
 
 
 def test_modp2048_vector_values_are_valid_peers():

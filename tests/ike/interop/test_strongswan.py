@@ -6,21 +6,23 @@ from either side replaces it by a new SA with a new key, and a delete from eithe
 the SA on the other.
 """
 
-import json
 import os
-import queue
 import shutil
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from ..certs import Authority
-from .charon import CHARON, PSK, Charon, Connection, run_in
+from .charon import CHARON, Charon, Connection
+from .harness import (
+    INIT_ID,
+    RESP_ID,
+    Peer,
+    assert_same_sa,
+    credentials,
+    install_for_charon,
+    rekeyed,
+    wait_until_gone,
+)
 
 pytestmark = [
     pytest.mark.netns,
@@ -30,9 +32,7 @@ pytestmark = [
     ),
 ]
 
-INIT_ID, RESP_ID = "init.ippm.test", "resp.ippm.test"
 CHARON_PORT, OUR_PORT = 15500, 15600  # neither is 500: both ends use the Non-ESP marker (D8)
-PEER_SCRIPT = Path(__file__).with_name("peer.py")
 PROPOSALS = {
     "aes128-sha256-x25519": "sha256",
     "aes256-sha384-ecp384": "sha384",
@@ -40,126 +40,15 @@ PROPOSALS = {
 }
 
 
-@pytest.fixture
-def netns():
-    name = f"otwike{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        run_in(name, "ip", "link", "set", "lo", "up")
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
-
-
-class Peer:
-    """tests/ike/interop/peer.py running inside the namespace; a thread collects its output."""
-
-    def __init__(self, netns: str, *args: str) -> None:
-        self._process = subprocess.Popen(
-            ["ip", "netns", "exec", netns, sys.executable, str(PEER_SCRIPT), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self._records: queue.Queue[dict[str, str] | None] = queue.Queue()
-        threading.Thread(target=self._collect, daemon=True).start()
-        self._seen: list[dict[str, str]] = []
-        self.expect("ready")
-
-    def _collect(self) -> None:
-        assert self._process.stdout is not None
-        for line in self._process.stdout:
-            self._records.put(json.loads(line))
-        self._records.put(None)
-
-    def expect(self, event: str, timeout: float = 15) -> dict[str, str]:
-        """The first not yet expected record of ``event``, waiting for it if need be."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for record in self._seen:
-                if record["event"] == event:
-                    self._seen.remove(record)
-                    return record
-            try:
-                record = self._records.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {event!r} from our peer within {timeout} s") from None
-            assert record is not None, f"peer exited before {event!r}"
-            self._seen.append(record)
-
-    def send(self, command: str) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write(command + "\n")
-        self._process.stdin.flush()
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self.send("quit")
-            self._process.wait(timeout=10)
-
-
-def _credentials(directory: Path, cert: str | None) -> tuple[list[str], list[str]]:
-    """Our peer's arguments as initiator and as responder; writes certificates of kind ``cert``."""
-    if cert is None:
-        return ["--psk", PSK], ["--psk", PSK]
-    authority = Authority()
-    args: dict[str, list[str]] = {}
-    ca = directory / "ca.crt"
-    ca.write_bytes(authority.certificate.public_bytes(Encoding.PEM))
-    for name in (INIT_ID, RESP_ID):
-        credentials = authority.issue(name, cert, name)
-        cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-        cert_path.write_bytes(credentials.certificate.public_bytes(Encoding.PEM))
-        key_path.write_bytes(
-            credentials.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        )
-        args[name] = ["--cert", str(cert_path), "--key", str(key_path), "--ca", str(ca)]
-    return args[INIT_ID], args[RESP_ID]
-
-
-def _install_for_charon(charon: Charon, directory: Path, own_id: str, cert: str | None) -> None:
-    if cert:
-        swanctl = charon.dir / "swanctl"
-        shutil.copy(directory / "ca.crt", swanctl / "x509ca" / "ca.crt")
-        shutil.copy(directory / f"{own_id}.crt", swanctl / "x509" / f"{own_id}.crt")
-        shutil.copy(directory / f"{own_id}.key", swanctl / "private" / f"{own_id}.key")
-
-
-def _assert_same_sa(charon: Charon, ours: dict[str, str], hash_name: str, proposal: str) -> None:
-    listing = charon.swanctl("--list-sas")
-    assert "ESTABLISHED" in listing and ours["spi_i"] in listing and ours["spi_r"] in listing
-    assert ours["suite"] == proposal
-    assert ours["ippm_key"] in charon.ippm_keys(hash_name)
-
-
-def _rekeyed(
-    peer: Peer, charon: Charon, old: dict[str, str], hash_name: str, proposal: str
-) -> dict[str, str]:
-    """After a rekey: the new SA is up on both sides with a new key, the old one is gone."""
-    new = peer.expect("established")
-    assert peer.expect("deleted")["spi_i"] == old["spi_i"]
-    assert new["spi_i"] != old["spi_i"] and new["ippm_key"] != old["ippm_key"]
-    _wait_until_gone(charon, old["spi_i"])
-    _assert_same_sa(charon, new, hash_name, proposal)
-    return new
-
-
-def _wait_until_gone(charon: Charon, spi_i: str) -> None:
-    deadline = time.monotonic() + 10
-    while spi_i in charon.swanctl("--list-sas"):
-        assert time.monotonic() < deadline, "charon kept the deleted SA"
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("cert", [None, "p256", "rsa"], ids=["psk", "ecdsa", "rsa"])
 @pytest.mark.parametrize("proposal", list(PROPOSALS))
 def test_we_initiate_to_charon(netns, tmp_path, proposal, cert):
-    as_initiator, _ = _credentials(tmp_path, cert)
+    as_initiator, _ = credentials(tmp_path, cert)
     connection = Connection(
         RESP_ID, INIT_ID, proposal, CHARON_PORT, initiator=False, cert=cert is not None
     )
     charon = Charon(netns, tmp_path / "charon", connection)
-    _install_for_charon(charon, tmp_path, RESP_ID, cert)
+    install_for_charon(charon, tmp_path, RESP_ID, cert)
     charon.start()
     peer = None
     try:
@@ -170,12 +59,12 @@ def test_we_initiate_to_charon(netns, tmp_path, proposal, cert):
             *as_initiator,
         )
         first = peer.expect("established")
-        _assert_same_sa(charon, first, PROPOSALS[proposal], proposal)
+        assert_same_sa(charon, first, PROPOSALS[proposal], proposal)
         peer.send("rekey")
-        ours = _rekeyed(peer, charon, first, PROPOSALS[proposal], proposal)
+        ours = rekeyed(peer, charon, first, PROPOSALS[proposal], proposal)
         peer.send("delete")
         peer.expect("deleted")
-        _wait_until_gone(charon, ours["spi_i"])
+        wait_until_gone(charon, ours["spi_i"])
     finally:
         if peer is not None:
             peer.stop()
@@ -185,7 +74,7 @@ def test_we_initiate_to_charon(netns, tmp_path, proposal, cert):
 @pytest.mark.parametrize("cert", [None, "p256", "rsa"], ids=["psk", "ecdsa", "rsa"])
 @pytest.mark.parametrize("proposal", list(PROPOSALS))
 def test_charon_initiates_to_us(netns, tmp_path, proposal, cert):
-    _, as_responder = _credentials(tmp_path, cert)
+    _, as_responder = credentials(tmp_path, cert)
     connection = Connection(
         INIT_ID,
         RESP_ID,
@@ -196,7 +85,7 @@ def test_charon_initiates_to_us(netns, tmp_path, proposal, cert):
         cert=cert is not None,
     )
     charon = Charon(netns, tmp_path / "charon", connection)
-    _install_for_charon(charon, tmp_path, INIT_ID, cert)
+    install_for_charon(charon, tmp_path, INIT_ID, cert)
     charon.start()
     peer = None
     try:
@@ -208,9 +97,9 @@ def test_charon_initiates_to_us(netns, tmp_path, proposal, cert):
         )
         charon.swanctl("--initiate", "--ike", "ippm")
         first = peer.expect("established")
-        _assert_same_sa(charon, first, PROPOSALS[proposal], proposal)
+        assert_same_sa(charon, first, PROPOSALS[proposal], proposal)
         charon.swanctl("--rekey", "--ike", "ippm")
-        ours = _rekeyed(peer, charon, first, PROPOSALS[proposal], proposal)
+        ours = rekeyed(peer, charon, first, PROPOSALS[proposal], proposal)
         charon.swanctl("--terminate", "--ike", "ippm")
         assert peer.expect("deleted")["spi_i"] == ours["spi_i"]
     finally:

@@ -1,10 +1,10 @@
-"""Diffie-Hellman groups 14, 15 (RFC 3526), 19-21 (RFC 5903) and 31 (RFC 8031)."""
+"""Diffie-Hellman groups 14, 15 (RFC 3526), 19-21 (RFC 5903), 31 and 32 (RFC 8031)."""
 
 import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -74,7 +74,7 @@ _ECP: dict[int, tuple[ec.EllipticCurve, int]] = {
         ),
     ),
 }
-_X25519_LEN = 32  # RFC 8031 §3
+_XDH_LEN: dict[int, int] = {DhGroup.CURVE25519: 32, DhGroup.CURVE448: 56}  # RFC 8031 §3
 _ECP_ATTEMPTS = 64  # each fails with probability below 2^-32 for a working random source
 
 
@@ -98,7 +98,7 @@ class DhPrivate(Protocol):
 
 def supported_groups() -> tuple[int, ...]:
     """The groups this module implements."""
-    return (*MODP_PRIMES, *_ECP, DhGroup.CURVE25519)
+    return (*MODP_PRIMES, *_ECP, *_XDH_LEN)
 
 
 def generate(group: int, random: RandomSource) -> DhPrivate:
@@ -107,8 +107,8 @@ def generate(group: int, random: RandomSource) -> DhPrivate:
         return _Modp.generate(group, random)
     if group in _ECP:
         return _Ecp.generate(group, random)
-    if group == DhGroup.CURVE25519:
-        return _X25519(x25519.X25519PrivateKey.from_private_bytes(random(_X25519_LEN)))
+    if group in _XDH_LEN:
+        return _Xdh.generate(group, random)
     raise ProtocolError(f"unsupported group {group}", field="DH", section="RFC 7296 §3.3.2")
 
 
@@ -199,20 +199,29 @@ class _Ecp:
 
 
 @dataclass(frozen=True)
-class _X25519:
-    """Curve25519: 32-octet values, all-zero results refused (RFC 8031 §2-3)."""
+class _Xdh:
+    """Curve25519 or Curve448: 32- or 56-octet values, all-zero results refused (RFC 8031 §2-3)."""
 
-    key: x25519.X25519PrivateKey
-    group: int = DhGroup.CURVE25519
+    group: int
+    key: x25519.X25519PrivateKey | x448.X448PrivateKey
+
+    @classmethod
+    def generate(cls, group: int, random: RandomSource) -> "_Xdh":
+        private = random(_XDH_LEN[group])  # RFC 7748 §5: any octets; X25519/X448 clamp them
+        if group == DhGroup.CURVE25519:
+            return cls(group, x25519.X25519PrivateKey.from_private_bytes(private))
+        return cls(group, x448.X448PrivateKey.from_private_bytes(private))
 
     @property
     def public_value(self) -> bytes:
         return self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def shared_secret(self, peer_value: bytes) -> bytes:
-        _check_length(peer_value, _X25519_LEN, "RFC 8031 §3")
+        _check_length(peer_value, _XDH_LEN[self.group], "RFC 8031 §3")
         try:
-            return self.key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_value))
+            if isinstance(self.key, x25519.X25519PrivateKey):
+                return self.key.exchange(x25519.X25519PublicKey.from_public_bytes(peer_value))
+            return self.key.exchange(x448.X448PublicKey.from_public_bytes(peer_value))
         except ValueError:
             raise ProtocolError(
                 "all-zero shared secret", field="Key Exchange Data", section="RFC 8031 §2"

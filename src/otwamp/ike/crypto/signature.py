@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from otwamp.errors import AuthenticationError
 from otwamp.ike.registry import AuthMethod, HashAlgorithm
@@ -51,6 +54,13 @@ ALGORITHMS = (
     ),
 )
 SUPPORTED_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
+# Key sizes up to which a hash matches the key's security strength (NIST SP 800-57 Part 1
+# Rev. 5, Tables 2 and 3: P-256 and RSA-3072 give 128 bits, P-384 and RSA-7680 192 bits);
+# beyond them, SHA-512. strongSwan chooses the same way.
+_HASH_FOR_SIZE: dict[bool, tuple[tuple[int, int], ...]] = {
+    True: ((256, HashAlgorithm.SHA2_256), (384, HashAlgorithm.SHA2_384)),
+    False: ((3072, HashAlgorithm.SHA2_256), (7680, HashAlgorithm.SHA2_384)),
+}
 
 # RFC 4754 §7 (methods 9-11): hash, and r and s as fixed-length integers.
 _ECDSA_METHODS: dict[int, tuple[type[hashes.HashAlgorithm], int]] = {
@@ -58,11 +68,63 @@ _ECDSA_METHODS: dict[int, tuple[type[hashes.HashAlgorithm], int]] = {
     AuthMethod.ECDSA_SHA384_P384: (hashes.SHA384, 48),
     AuthMethod.ECDSA_SHA512_P521: (hashes.SHA512, 66),
 }
+_ECDSA_METHOD_OF_CURVE = {
+    "secp256r1": AuthMethod.ECDSA_SHA256_P256,
+    "secp384r1": AuthMethod.ECDSA_SHA384_P384,
+    "secp521r1": AuthMethod.ECDSA_SHA512_P521,
+}
 
 
-def choose_hash(peer_hashes: tuple[int, ...]) -> int:
-    """Our preferred hash among those the peer announced (RFC 7427 §4); SHA-256 by default."""
-    return next((h for h in SUPPORTED_HASHES if h in peer_hashes), HashAlgorithm.SHA2_256)
+def strength_hash(key: PrivateKey) -> int:
+    """The hash that matches the key's security strength: SHA-256 for P-256 and RSA up to
+    3072 bits, SHA-384 for P-384 and RSA up to 7680 bits, SHA-512 above (NIST SP 800-57)."""
+    ecdsa = isinstance(key, ec.EllipticCurvePrivateKey)
+    size = key.curve.key_size if isinstance(key, ec.EllipticCurvePrivateKey) else key.key_size
+    return next((h for most, h in _HASH_FOR_SIZE[ecdsa] if size <= most), HashAlgorithm.SHA2_512)
+
+
+def choose_hash(key: PrivateKey, peer_hashes: tuple[int, ...]) -> int:
+    """The hash for our signature, one the peer announced (RFC 7427 §4: a peer "MUST pick one
+    algorithm sent by the other peer"): the key's strength_hash, else the weakest stronger
+    one, else the strongest weaker one; AuthenticationError if we share none."""
+    common = [h for h in SUPPORTED_HASHES if h in peer_hashes]  # weakest first
+    if not common:
+        announced = ", ".join(_hash_name(h) for h in peer_hashes)
+        raise AuthenticationError(
+            f"no common signature hash: the peer announced {announced}, we sign with "
+            + ", ".join(_hash_name(h) for h in SUPPORTED_HASHES),
+            field="SIGNATURE_HASH_ALGORITHMS",
+            section="RFC 7427 §4",
+        )
+    wanted = strength_hash(key)
+    return next((h for h in common if h >= wanted), common[-1])
+
+
+def _hash_name(hash_id: int) -> str:
+    try:
+        return HashAlgorithm(hash_id).name
+    except ValueError:
+        return str(hash_id)
+
+
+def auth_payload(key: PrivateKey, octets: bytes, peer_hashes: tuple[int, ...]) -> Authentication:
+    """Our signature AUTH payload: RFC 7427 if the peer announced hashes, else the method the
+    peer must know for our key (RFC 7296 §3.8: RSA with SHA-1; RFC 4754 §7: ECDSA methods)."""
+    if peer_hashes:
+        return sign(key, octets, choose_hash(key, peer_hashes))
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(octets, padding.PKCS1v15(), hashes.SHA1())
+        return Authentication(AuthMethod.RSA_SIGNATURE, signature)
+    method = _ECDSA_METHOD_OF_CURVE.get(key.curve.name)
+    if method is None:
+        raise AuthenticationError(
+            f"the peer announced no hashes for RFC 7427 and no method fits a {key.curve.name} key",
+            field="SIGNATURE_HASH_ALGORITHMS",
+            section="RFC 7427 §4",
+        )
+    hash_type, size = _ECDSA_METHODS[method]
+    r, s = decode_dss_signature(key.sign(octets, ec.ECDSA(hash_type())))
+    return Authentication(method, r.to_bytes(size, "big") + s.to_bytes(size, "big"))
 
 
 def sign(key: PrivateKey, octets: bytes, hash_id: int) -> Authentication:
