@@ -13,7 +13,7 @@ from otwamp.control.security import (
     server_setup,
 )
 from otwamp.errors import AuthenticationError, ProtocolError
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.wire.registry import TwampMode
 from otwamp.wire.setup import ServerGreeting, encode_key_id
 
@@ -57,7 +57,7 @@ def _random_source() -> Callable[[int], bytes]:
 
 
 def test_client_and_server_agree_on_keys_and_channels() -> None:
-    credentials = Credentials(encode_key_id("alice"), b"pass", "passphrase", "alice")
+    credentials = Credentials(encode_key_id("alice"), b"pass", KeySourceKind.PASSPHRASE, "alice")
     response, client = client_setup(GREETING, E, credentials, _random_source())
     assert response.mode == 0x04
     assert response.key_id == encode_key_id("alice")
@@ -69,8 +69,8 @@ def test_client_and_server_agree_on_keys_and_channels() -> None:
 
 
 def test_wrong_secret_is_an_authentication_error() -> None:
-    good = Credentials(encode_key_id("alice"), b"pass", "passphrase", "alice")
-    bad = Credentials(encode_key_id("alice"), b"wrong", "passphrase", "alice")
+    good = Credentials(encode_key_id("alice"), b"pass", KeySourceKind.PASSPHRASE, "alice")
+    bad = Credentials(encode_key_id("alice"), b"wrong", KeySourceKind.PASSPHRASE, "alice")
     response, _ = client_setup(GREETING, A, good, _random_source())
     with pytest.raises(AuthenticationError):
         server_setup(GREETING, response, bad, bytes(16))
@@ -102,7 +102,7 @@ def test_set_up_reproduces_the_perfsonar_transcript(name: str) -> None:
     keys = recorded.keys
     client_iv = wire[148:164]  # Set-Up-Response: Mode 4, KeyID 80, Token 64, Client-IV 16
     draws = iter([keys.aes_key, keys.hmac_key, client_iv])
-    credentials = Credentials(encode_key_id("test"), b"secret", "passphrase", "test")
+    credentials = Credentials(encode_key_id("test"), b"secret", KeySourceKind.PASSPHRASE, "test")
     mode = TwampMode(int.from_bytes(wire[:4], "big"))
     response, client = client_setup(greeting, mode, credentials, lambda n: next(draws))
     assert response.encode() == wire[:164]

@@ -19,6 +19,7 @@ from otwamp.control.effects import (
 from otwamp.control.quota import SessionQuota
 from otwamp.control.server_policy import NS, ServerPolicy
 from otwamp.control.twamp_server_machine import TwampServerMachine
+from otwamp.keys.source import KeySourceKind
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.timestamp import duration_to_ntp, ns_to_ntp
 from otwamp.wire.twamp_control import (
@@ -149,7 +150,7 @@ def test_key_failures_get_their_accept_values(mode_bits, found, problem, accept,
     client.set_up(TwampMode.AUTHENTICATED, CREDENTIALS, mode_bits)
     (lookup,) = client.collect()
     assert lookup == LookUpKey(CREDENTIALS.key_id, derived=bool(mode_bits))
-    wrong = CREDENTIALS.__class__(CREDENTIALS.key_id, b"wrong", "passphrase", "alice")
+    wrong = CREDENTIALS.__class__(CREDENTIALS.key_id, b"wrong", KeySourceKind.PASSPHRASE, "alice")
     client.machine.key_found(wrong if found else None, problem, NOW)
     client.collect()
     assert client.server_start().accept == accept

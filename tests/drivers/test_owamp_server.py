@@ -25,7 +25,7 @@ from otwamp.drivers.clock import now_ntp
 from otwamp.drivers.control_server import Endpoint, ServerSettings
 from otwamp.drivers.owamp_server import OwampServer
 from otwamp.keys.passphrase import PassphraseFile
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import session_protection
 from otwamp.wire.owamp_control import RequestSession, Slot, SlotType
@@ -326,7 +326,7 @@ def test_bad_test_packets_are_dropped_counted_and_fetched_as_lost(
     keyfile = tmp_path / "k.pfs"
     keyfile.write_text("alice\t616263\n")
     keyfile.chmod(0o600)  # a key file as an operator keeps it
-    credentials = Credentials(encode_key_id("alice"), b"abc", "passphrase", "alice")
+    credentials = Credentials(encode_key_id("alice"), b"abc", KeySourceKind.PASSPHRASE, "alice")
     secured = mode is not TwampMode.UNAUTHENTICATED
 
     async def scenario(client: Client, server: SpyServer) -> None:

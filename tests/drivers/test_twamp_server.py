@@ -21,7 +21,7 @@ from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.drivers.clock import ClockState
 from otwamp.drivers.twamp_server import ServerSettings, TwampServer
 from otwamp.keys.passphrase import PassphraseFile
-from otwamp.keys.source import Credentials
+from otwamp.keys.source import Credentials, KeySourceKind
 from otwamp.results.records import TwampSessionRecord
 from otwamp.session.protection import session_protection
 from otwamp.session.sender import SessionSender
@@ -88,7 +88,7 @@ def test_bad_test_packets_are_dropped_and_counted(
     keyfile = tmp_path / "k.pfs"
     keyfile.write_text("alice\t616263\n")
     keyfile.chmod(0o600)  # a key file as an operator keeps it
-    credentials = Credentials(encode_key_id("alice"), b"abc", "passphrase", "alice")
+    credentials = Credentials(encode_key_id("alice"), b"abc", KeySourceKind.PASSPHRASE, "alice")
 
     async def scenario(client: Client, server: TwampServer) -> None:
         sender, stranger = _sender_socket(), _sender_socket()

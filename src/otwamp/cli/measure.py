@@ -13,9 +13,12 @@ import click
 from otwamp.cli.addresses import parse_endpoint
 from otwamp.cli.dscp import parse_dscp
 from otwamp.cli.modes import parse_modes
+from otwamp.cli.strongswan import client_keys as strongswan_keys
+from otwamp.cli.strongswan import strongswan_options
 from otwamp.control.security import DEFAULT_MAX_COUNT
 from otwamp.drivers.control_client import PingSettings
 from otwamp.drivers.ike_lookup import BrokerLookup, EmbeddedLookup
+from otwamp.drivers.strongswan_ha import HaLookup
 from otwamp.errors import ConfigError
 from otwamp.ike.config import DEFAULT_BROKER
 from otwamp.ike.config import load as load_ike_config
@@ -203,6 +206,8 @@ def _key_words(options: dict[str, Any]) -> str:
     """Where the key comes from, in a log line's words (never the key)."""
     if options["key_source"] == "ike":
         return f"IKEv2 SA (policy {options['ike_policy']})"
+    if options["key_source"] == "strongswan":
+        return f"strongSwan's IKEv2 SA via its HA plugin on {options['strongswan_ha']}"
     if options["identity"] is not None:
         return f"pass-phrase of {options['identity']!r}"
     return "none"
@@ -257,16 +262,19 @@ def ike_options(command: F) -> F:
     """The options that select RFC 7717 keys from an IKE SA."""
     for option in reversed(_IKE_OPTIONS):
         command = option(command)
-    return command
+    return strongswan_options(command)
 
 
 _IKE_OPTIONS = [
     click.option(
         "--key-source",
-        type=click.Choice(["passphrase", "ike"]),
+        type=click.Choice(["passphrase", "ike", "strongswan"]),
         default="passphrase",
         show_default=True,
-        help="Where the shared secret comes from: -u/-k, or an IKEv2 SA (RFC 7717).",
+        help=(
+            "Where the shared secret comes from: -u/-k, an IKEv2 SA of otwamp ike, "
+            "or strongSwan's IKEv2 SA via --strongswan-ha (RFC 7717)."
+        ),
     ),
     click.option(
         "--ike-config",
@@ -294,6 +302,8 @@ _IKE_OPTIONS = [
 def keys_from(options: dict[str, Any]) -> ClientKeySource | None:
     """The client's key source: the pass-phrase file, or IKEv2 SAs with it as fallback."""
     passphrase = client_keys(options["identity"], options["keyfile"])
+    if options["key_source"] == "strongswan":
+        return strongswan_keys(options, passphrase)
     if options["key_source"] != "ike":
         return passphrase
     if options["ike_config"] is not None:
@@ -306,6 +316,9 @@ def keys_from(options: dict[str, Any]) -> ClientKeySource | None:
 async def run_with_keys(settings: PingSettings, job: Callable[[], Awaitable[T]]) -> T:
     """Run ``job`` with an embedded IKE initiator up, if the key source has one."""
     keys = settings.keys
+    if isinstance(keys, IkeClientKeys) and isinstance(keys.lookup, HaLookup):
+        async with keys.lookup.listening():
+            return await job()
     if not isinstance(keys, IkeClientKeys) or not isinstance(keys.lookup, EmbeddedLookup):
         return await job()
     service = keys.lookup.service

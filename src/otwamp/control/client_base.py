@@ -138,7 +138,7 @@ class ClientConnectionBase:
         """Octets of the Set-Up-Response keyed by ``credentials`` (answers CredentialsNeeded)."""
         greeting = self._require(ClientState.AWAIT_CREDENTIALS, "credentials")
         self._credentials = credentials
-        bits = self.IKEV2_BIT if credentials.source is KeySourceKind.IKEV2 else 0  # D3
+        bits = self.IKEV2_BIT if credentials.source.ikev2_derived else 0  # D3
         response, self._channels = client_setup(
             greeting, self._mode, credentials, self._random, bits
         )

@@ -100,7 +100,7 @@ class Security:
     @property
     def ike_spis(self) -> tuple[str, str] | None:
         """SPIi and SPIr in hex when the key is IKEv2-derived (D4), for reports."""
-        if self.key_source is not KeySourceKind.IKEV2:
+        if not self.key_source.ikev2_derived:
             return None
         spi_i, spi_r = (part.split("=")[1] for part in self.label.split())
         return spi_i, spi_r

@@ -29,6 +29,7 @@ class SaKey:
     spi_r: bytes
     peer: str
     key: bytes = field(repr=False)
+    source: KeySourceKind = KeySourceKind.IKEV2  # or STRONGSWAN: learnt from charon's HA plugin
 
     @property
     def label(self) -> str:
@@ -38,7 +39,7 @@ class SaKey:
     def credentials(self) -> Credentials:
         """The KeyID of D4 and the secret of D2."""
         key_id = self.spi_i + self.spi_r + bytes(64)
-        return Credentials(key_id, self.key, KeySourceKind.IKEV2, self.label)
+        return Credentials(key_id, self.key, self.source, self.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,4 +146,4 @@ class IkeClientKeys:
             log.error("%s: falling back to the pass-phrase key", why)
             credentials: Credentials = await self.fallback.credentials_for(server)
             return credentials
-        raise KeySourceError(f"{why} (key source ikev2, policy {self.policy.value})")
+        raise KeySourceError(f"{why} (key source {self.name.value}, policy {self.policy.value})")

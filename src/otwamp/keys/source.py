@@ -17,6 +17,12 @@ class KeySourceKind(enum.StrEnum):
     NONE = "none"  # open mode: no shared secret (RFC 4656 §3.1, RFC 5357 §3.1)
     PASSPHRASE = "passphrase"  # a pass-phrase (RFC 4656 §3.1)
     IKEV2 = "ikev2"  # prf(SK_d, "IPPM") of an IKE SA (RFC 7717 §5.1)
+    STRONGSWAN = "ikev2-strongswan"  # the same, of charon's IKE SA via its HA plugin
+
+    @property
+    def ikev2_derived(self) -> bool:
+        """Whether the secret is prf(SK_d, "IPPM") (RFC 7717 §5.1): sets the Mode bit of D3."""
+        return self in (KeySourceKind.IKEV2, KeySourceKind.STRONGSWAN)
 
 
 @dataclass(frozen=True, slots=True)
