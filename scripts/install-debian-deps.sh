@@ -7,6 +7,8 @@ command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
 # strongSwan is the real IKEv2 peer of the interop tests (DESIGN.md, Real peers).
 command -v swanctl >/dev/null 2>&1 || need+=(strongswan-swanctl strongswan-charon charon-systemd strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins)
+# PostgreSQL is the real server of the archive tests (initdb/pg_ctl in a temporary directory).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root to install them)" >&2

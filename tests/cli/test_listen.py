@@ -43,7 +43,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[ServerSettings]:
     """The settings ``otwamp server`` would serve with; it returns instead of serving."""
     settings: list[ServerSettings] = []
 
-    async def record(given: ServerSettings) -> None:
+    async def record(given: ServerSettings, stamp: object) -> None:
         settings.append(given)
 
     monkeypatch.setattr(main_module, "_serve", record)

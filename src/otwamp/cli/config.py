@@ -7,6 +7,8 @@ from typing import Any
 
 from otwamp.cli.addresses import parse_endpoint, parse_port_range
 from otwamp.cli.modes import modes_word, parse_modes
+from otwamp.cli.strongswan import KEYS as STRONGSWAN_KEYS
+from otwamp.cli.strongswan import server_keys as strongswan_keys
 from otwamp.drivers.control_server import ServerSettings
 from otwamp.drivers.ike_lookup import BrokerLookup
 from otwamp.drivers.owamp_server import OWAMP_PORT
@@ -38,6 +40,10 @@ _KEYS = {
     "ike_socket",
     "ike_check_peer",
     "keep_sessions_mib",
+    "stamp_listen",  # the STAMP reflector's keys (otwamp.cli.stamp)
+    "stamp_mode",
+    "stamp_keyfile",
+    *STRONGSWAN_KEYS,
     *_INTEGERS,
     *_SECONDS,
 }
@@ -89,11 +95,16 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
         sources.append(IkeServerKeys(BrokerLookup(Path(str(merged["ike_socket"]))), check_peer))
     if "ike_config" in merged:
         kwargs["ike_config"] = Path(str(merged["ike_config"]))
+    strongswan = strongswan_keys(merged, check_peer)
+    if strongswan is not None:
+        if "ike_config" in merged or "ike_socket" in merged:
+            raise ConfigError("strongswan_ha excludes ike_config and ike_socket: one IKE source")
+        sources.append(strongswan)
     secured = any(mode is not TwampMode.UNAUTHENTICATED for mode in modes)
     if secured and not sources and "ike_config" not in kwargs:
         raise ConfigError(
             "authenticated, encrypted and mixed modes need keys: "
-            "--keyfile, --ike-config or --ike-socket"
+            "--keyfile, --ike-config, --ike-socket or --strongswan-ha"
         )
     return ServerSettings(key_sources=tuple(sources), ike_check_peer=check_peer, **kwargs)
 

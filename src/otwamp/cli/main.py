@@ -19,10 +19,20 @@ from otwamp.cli.listen import usable_listeners
 from otwamp.cli.logs import setup_logging
 from otwamp.cli.owping import owping_command
 from otwamp.cli.ping import ping_command
+from otwamp.cli.results import results
+from otwamp.cli.stamp import (
+    stamp_command,
+    stamp_flags,
+    stamp_reflector_settings,
+    stamp_server_options,
+)
+from otwamp.cli.strongswan import strongswan_options
 from otwamp.drivers.clock import clock_state
 from otwamp.drivers.control_server import ServerSettings, TestPorts, session_quota, socket_budget
 from otwamp.drivers.ike_lookup import EmbeddedLookup
 from otwamp.drivers.owamp_server import OwampServer
+from otwamp.drivers.stamp_reflector import StampReflectorSettings, serving_stamp
+from otwamp.drivers.strongswan_ha import HaLookup
 from otwamp.drivers.twamp_server import TwampServer
 from otwamp.ike.config import load as load_ike_config
 from otwamp.ike.service import IkeService
@@ -41,6 +51,8 @@ main.add_command(keys)
 main.add_command(ike)
 main.add_command(ping_command)
 main.add_command(owping_command)
+main.add_command(results)
+main.add_command(stamp_command)
 
 
 @main.command()
@@ -135,6 +147,8 @@ main.add_command(owping_command)
     count=True,
     help="More log output on stderr: -v adds DEBUG (the default is INFO).",
 )
+@strongswan_options
+@stamp_server_options
 @one_line_errors
 def server(
     listen: tuple[str, ...],
@@ -151,6 +165,10 @@ def server(
     keep_sessions_for: float | None,
     keep_sessions_mib: float | None,
     verbose: int,
+    stamp_listen: tuple[str, ...],
+    stamp_mode: str | None,
+    stamp_keyfile: Path | None,
+    **strongswan: str | bool | None,
 ) -> None:
     """Run an OWAMP (RFC 4656) and TWAMP (RFC 5357) server: reflector, receiver and sender.
 
@@ -174,14 +192,20 @@ def server(
                 "ike_check_peer": ike_check_peer,
                 "keep_sessions_for": keep_sessions_for,
                 "keep_sessions_mib": keep_sessions_mib,
+                **strongswan,
             },
         )
-        asyncio.run(_serve(usable_listeners(settings)))
+        flags = stamp_flags(
+            stamp_listen=stamp_listen, stamp_mode=stamp_mode, stamp_keyfile=stamp_keyfile
+        )
+        stamp = stamp_reflector_settings(table | flags)
+        only_stamp = bool(stamp.endpoints) and not settings.listen and not settings.owamp_listen
+        asyncio.run(_serve(settings if only_stamp else usable_listeners(settings), stamp))
     except OSError as exc:
         raise CliError(f"cannot listen: {exc.strerror or exc}") from None
 
 
-async def _serve(settings: ServerSettings) -> None:
+async def _serve(settings: ServerSettings, stamp: StampReflectorSettings) -> None:
     """Serve TWAMP and OWAMP, with the embedded IKE daemon if configured, until a signal."""
     log = logging.getLogger("otwamp.server")
     async with contextlib.AsyncExitStack() as stack:
@@ -191,6 +215,10 @@ async def _serve(settings: ServerSettings) -> None:
             stack.push_async_callback(service.stop)
             keys = IkeServerKeys(EmbeddedLookup(service), settings.ike_check_peer)
             settings = replace(settings, key_sources=(*settings.key_sources, keys))
+        for source in settings.key_sources:  # charon's HA plugin (docs/STRONGSWAN.md)
+            if isinstance(source, IkeServerKeys) and isinstance(source.lookup, HaLookup):
+                await stack.enter_async_context(source.lookup.listening())
+        await stack.enter_async_context(serving_stamp(stamp))  # UDP, default off (docs/STAMP.md)
         await _serve_protocols(settings, log)
 
 
