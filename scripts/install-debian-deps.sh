@@ -9,6 +9,9 @@ command -v ip      >/dev/null 2>&1 || need+=(iproute2)
 command -v swanctl >/dev/null 2>&1 || need+=(strongswan-swanctl strongswan-charon charon-systemd strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins libcharon-extra-plugins)
 # PostgreSQL is the real server of the archive tests (initdb/pg_ctl in a temporary directory).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# Prometheus scrapes the agent's /metrics in the tests; headless Chromium loads the dashboard.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root to install them)" >&2

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.abuse.attackers import RoundTrips, connected
 from tests.e2e.conftest import OwampServer, running_server
 from tests.e2e.processes import otwamp_command
 from tests.e2e.rfc_client import TwampClient, ntp, reflected_seq, sender_packet
@@ -221,3 +223,57 @@ def test_strays_do_not_keep_a_reflector_past_refwait(tmp_path: Path) -> None:
             flooding_still = flooder.running
     assert closed_after < REFWAIT + 1.0, closed_after
     assert flooding_still, "the flood ended before REFWAIT did: the test proves nothing"
+
+
+PEER_FLOOD_SECONDS = 3.0
+PEER_FLOOD_RTT_P99 = 0.100  # a control round trip while a reflector is flooded by its own peer
+# The flooder: another process, so that its sends do not take this process's GIL from the probe.
+FLOOD_FROM_FD = """
+import os, socket, struct, sys, time
+sock = socket.socket(fileno=int(sys.argv[1]))
+packets = [struct.pack("!IQH", seq, 0, 0) + bytes(27) for seq in range(256)]
+end = time.monotonic() + float(sys.argv[2])
+sent = 0
+while time.monotonic() < end:
+    for packet in packets:
+        try:
+            sock.send(packet)
+            sent += 1
+        except OSError:
+            pass
+print(sent)
+"""
+
+
+def test_a_reflector_flooded_by_its_own_peer_does_not_hold_the_server(
+    abuse_server: Callable[..., contextlib.AbstractContextManager[OwampServer]],
+) -> None:
+    """The kernel cannot drop what the session's own peer sends: the reflector reads at most
+    a batch per turn of the event loop, so every other connection is still served (S6)."""
+    with abuse_server() as server, RoundTrips(server.twamp_port) as probe:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        control = connected(TwampClient, HOST, server.twamp_port, "127.0.0.2")
+        with udp, control:
+            udp.bind(("127.0.0.2", 0))
+            control.set_up()
+            accepted = control.request_tw_session(udp.getsockname()[1], ntp(time.time()), 1.0)
+            assert accepted.accept == 0, accepted
+            control.start_sessions()
+            udp.connect((HOST, accepted.port))
+            flood = subprocess.run(
+                [sys.executable, "-c", FLOOD_FROM_FD, str(udp.fileno()), str(PEER_FLOOD_SECONDS)],
+                pass_fds=(udp.fileno(),),
+                capture_output=True,
+                text=True,
+                timeout=PEER_FLOOD_SECONDS + 30,
+                check=True,
+            )
+        log = server.log()
+    print(
+        f"S6 peer flood: {flood.stdout.strip()} datagrams in {PEER_FLOOD_SECONDS} s; "
+        f"control round trip {probe.summary()}"
+    )
+    assert int(flood.stdout) > 10_000  # a flood, not a trickle
+    assert probe.error is None and probe.samples and set(probe.accepts) == {0}, probe.error
+    assert probe.p99() < PEER_FLOOD_RTT_P99, probe.summary()
+    assert "Traceback" not in log

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from otwamp.drivers.clock import clock_state
 from otwamp.drivers.udp import (
     MAX_DATAGRAM,
+    RECEIVE_BATCH,
     SCM_TIMESTAMPNS,
     SO_RXQ_OVFL,
     SocketCounts,
@@ -128,8 +129,8 @@ def _tos_cmsg(family: int, mapped: bool, dscp: int) -> list[tuple[int, int, byte
 
 
 def receive_datagrams(sock: socket.socket, counts: SocketCounts) -> Iterator[Datagram]:
-    """Every datagram queued on the non-blocking ``sock`` now, with TTL, TOS and destination."""
-    while True:
+    """The datagrams queued on ``sock`` with TTL, TOS and destination, RECEIVE_BATCH at most."""
+    for _ in range(RECEIVE_BATCH):  # a flood of this open socket cannot hold the loop
         try:
             data, ancdata, _flags, source = sock.recvmsg(MAX_DATAGRAM, _CMSG_SPACE)
         except (BlockingIOError, InterruptedError):
