@@ -228,12 +228,16 @@ def running_server(
 
 
 @contextlib.contextmanager
-def capturing(path: Path, bpf_filter: str, interface: str = "lo") -> Iterator[Path]:
-    """Capture ``interface`` to the pcap file ``path`` with tcpdump until the block ends."""
+def capturing(
+    path: Path, bpf_filter: str, interface: str = "lo", netns: str | None = None
+) -> Iterator[Path]:
+    """Capture ``interface`` (in network namespace ``netns``) to the pcap file ``path`` with
+    tcpdump until the block ends."""
     log_path = path.with_suffix(".tcpdump.log")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
+                *(["ip", "netns", "exec", netns] if netns else []),
                 "tcpdump",
                 "-i",
                 interface,

@@ -23,7 +23,7 @@ import pytest
 from tests.e2e.ike_support import Logged, wait_until
 from tests.e2e.processes import otwamp_command
 from tests.ike.interop.charon import CHARON, Charon, Connection, run_in
-from tests.keys.strongswan_ha_support import ha_charon, logged_sk_d
+from tests.keys.strongswan_ha_support import ha_charon
 
 pytestmark = [
     pytest.mark.netns,
@@ -190,7 +190,7 @@ def test_strongswan_keys_end_to_end(hosts, tmp_path):
         )
         log = server.log()
         assert "Traceback" not in log
-        for sk_d in logged_sk_d(charon_b):
+        for sk_d in charon_b.sk_d():
             assert sk_d.hex() not in log
     finally:
         if server is not None:

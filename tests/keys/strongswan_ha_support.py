@@ -9,7 +9,6 @@ recorded fixtures in tests/keys/data/.
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -55,23 +54,6 @@ def ha_charon(netns: str, directory: Path, connection: Connection, ha: tuple[str
     text = text.replace("    plugins {\n", HA_SECTION.format(local=ha[0], remote=ha[1]), 1)
     conf.write_text(text)
     return charon
-
-
-def logged_sk_d(charon: Charon) -> list[bytes]:
-    """Every SK_d that charon logged at ike = 4, in order (also for non-HMAC PRFs)."""
-    keys: list[bytes] = []
-    collecting = False
-    for line in (charon.dir / "charon-keys.log").read_text().splitlines():
-        if re.search(r"<[^>]*> Sk_d secret => \d+ bytes", line):
-            keys.append(b"")
-            collecting = True
-            continue
-        dump = re.search(r"<[^>]*>\s+\d+: ((?:[0-9A-F]{2} )+)", line)
-        if collecting and dump:
-            keys[-1] += bytes.fromhex(dump.group(1).replace(" ", ""))
-        else:
-            collecting = False
-    return keys
 
 
 @dataclass
@@ -176,7 +158,7 @@ def record(directory: Path, netns: str, proposal: str) -> dict[str, dict[str, li
             pair.responder.swanctl("--rekey", "--ike", "ippm")
             settle(recorder, RESP_HA[1], 11)
             charons = {"responder": pair.responder, "initiator": pair.initiator}
-            sk_d = {role: [k.hex() for k in logged_sk_d(c)] for role, c in charons.items()}
+            sk_d = {role: [k.hex() for k in c.sk_d()] for role, c in charons.items()}
         datagrams = {"responder": recorder.to(RESP_HA[1]), "initiator": recorder.to(INIT_HA[1])}
     return {
         role: {"datagrams": [d.hex() for d in datagrams[role]], "sk_d": sk_d[role]}

@@ -190,8 +190,8 @@ class Charon:
             },
         )
 
-    def ippm_keys(self, hash_name: str) -> list[str]:
-        """HMAC-<hash>(SK_d, "IPPM") for every SK_d in the ike=4 log (RFC 7717 §5.1)."""
+    def sk_d(self) -> list[bytes]:
+        """Every SK_d that charon logged at ike = 4, in order (also for non-HMAC PRFs)."""
         keys: list[bytes] = []
         collecting = False
         for line in (self.dir / "charon-keys.log").read_text().splitlines():
@@ -204,4 +204,9 @@ class Charon:
                 keys[-1] += bytes.fromhex(dump.group(1).replace(" ", ""))
             else:
                 collecting = False
+        return keys
+
+    def ippm_keys(self, hash_name: str) -> list[str]:
+        """HMAC-<hash>(SK_d, "IPPM") for every SK_d in the ike=4 log (RFC 7717 §5.1)."""
+        keys = self.sk_d()
         return [hmac.new(k, b"IPPM", getattr(hashlib, hash_name)).hexdigest() for k in keys]

@@ -2,6 +2,7 @@
 for both ends, and checks of charon's view of an SA."""
 
 import json
+import os
 import queue
 import shutil
 import subprocess
@@ -10,12 +11,22 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from ..certs import Authority
-from .charon import PSK, Charon
+from .charon import CHARON, PSK, Charon
 
 INIT_ID, RESP_ID = "init.ippm.test", "resp.ippm.test"
+CHARON_PORT, OUR_PORT = 15500, 15600  # neither is 500: both ends use the Non-ESP marker (D8)
+# Every interop test module's pytestmark: it runs charon in a namespace of its own.
+INTEROP = [
+    pytest.mark.netns,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("ip") or not Path(CHARON).exists(),
+        reason="needs root, ip netns and charon-systemd (scripts/install-debian-deps.sh)",
+    ),
+]
 PEER_SCRIPT = Path(__file__).with_name("peer.py")
 
 

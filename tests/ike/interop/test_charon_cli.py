@@ -6,31 +6,19 @@ an operator's delete by peer address removes it there.
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from otwamp.ike.broker import query
 from tests.e2e.test_cli_ike import ike_command
 
-from .charon import CHARON, PSK, Charon, Connection
-from .harness import INIT_ID, RESP_ID, wait_until_gone
+from .charon import PSK, Charon, Connection
+from .harness import CHARON_PORT, INIT_ID, INTEROP, OUR_PORT, RESP_ID, wait_until_gone
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("ip") or not Path(CHARON).exists(),
-        reason="needs root, ip netns and charon-systemd (scripts/install-debian-deps.sh)",
-    ),
-]
-
-CHARON_PORT, OUR_PORT = 15500, 15600
+pytestmark = INTEROP
 TIMEOUT = 15.0
 
 

@@ -3,17 +3,16 @@
 (ECDSA P-384 with SHA-384, P-521 with SHA-512), as charon reports verifying them.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from otwamp.ike.proposal import Suite
 
-from .charon import CHARON, Charon, Connection
+from .charon import Charon, Connection
 from .harness import (
+    CHARON_PORT,
     INIT_ID,
+    INTEROP,
+    OUR_PORT,
     RESP_ID,
     Peer,
     assert_same_sa,
@@ -23,15 +22,7 @@ from .harness import (
     wait_until_gone,
 )
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("ip") or not Path(CHARON).exists(),
-        reason="needs root, ip netns and charon-systemd (scripts/install-debian-deps.sh)",
-    ),
-]
-
-CHARON_PORT, OUR_PORT = 15500, 15600
+pytestmark = INTEROP
 
 
 def _charon(netns, tmp_path, proposal, cert, *, charon_initiates):

@@ -6,15 +6,14 @@ from either side replaces it by a new SA with a new key, and a delete from eithe
 the SA on the other.
 """
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from .charon import CHARON, Charon, Connection
+from .charon import Charon, Connection
 from .harness import (
+    CHARON_PORT,
     INIT_ID,
+    INTEROP,
+    OUR_PORT,
     RESP_ID,
     Peer,
     assert_same_sa,
@@ -24,15 +23,7 @@ from .harness import (
     wait_until_gone,
 )
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not shutil.which("ip") or not Path(CHARON).exists(),
-        reason="needs root, ip netns and charon-systemd (scripts/install-debian-deps.sh)",
-    ),
-]
-
-CHARON_PORT, OUR_PORT = 15500, 15600  # neither is 500: both ends use the Non-ESP marker (D8)
+pytestmark = INTEROP
 PROPOSALS = {
     "aes128-sha256-x25519": "sha256",
     "aes256-sha384-ecp384": "sha384",
