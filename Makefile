@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv sysdeps lint typecheck unit test demo bench soak clean
+.PHONY: all venv sysdeps lint typecheck unit test demo ipsec-demo bench soak netem clean
 
 all: test
 
@@ -36,12 +36,20 @@ test: $(STAMP) sysdeps lint typecheck
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# As root: TWAMP in a strongSwan ESP tunnel and beside it, keyed by its IKE SA (docs/IPSEC.md).
+ipsec-demo: $(STAMP)
+	bash scripts/ipsec-demo.sh
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # 10 minutes of mixed load against one otwamp server; prints one JSON object (bench/soak.py).
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --duration 600
+
+# The link-emulator ground-truth tests with ten times the packets, printing their figures (docs/EMULATOR.md).
+netem: $(STAMP)
+	OTWAMP_NETEM_SCALE=10 $(BIN)/pytest -q -s -m netns tests/netem
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
