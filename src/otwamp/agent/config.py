@@ -29,6 +29,7 @@ from otwamp.errors import ConfigError, KeySourceError
 from otwamp.keys.ikev2 import Policy
 from otwamp.keys.passphrase import IdentityKeys, PassphraseFile
 from otwamp.session.schedule import Schedule
+from otwamp.web.settings import WebSettings, web_settings
 from otwamp.wire.registry import TwampMode
 
 PROTOCOLS: dict[str, Protocol] = {"twamp": TWAMP, "owamp": OWAMP}
@@ -121,13 +122,14 @@ class AgentConfig:
     server: ServerSettings
     stamp: StampReflectorSettings
     tests: tuple[TestSpec, ...]
+    web: WebSettings | None = None  # [web]: the dashboard over this agent's archive
 
 
 def load_agent_config(path: Path) -> AgentConfig:
     """Read and check an agent configuration (and its mesh file)."""
     file = TomlFile.read(path, "agent configuration file")
     root = file.root()
-    root.check_keys({"agent", "test"})
+    root.check_keys({"agent", "test", "web"})
     agent = root.table("agent")
     agent.check_keys(AGENT_KEYS)
     base = path.absolute().parent
@@ -164,7 +166,16 @@ def load_agent_config(path: Path) -> AgentConfig:
         server=server,
         stamp=stamp,
         tests=tests,
+        web=_web(root.table("web")) if "web" in root else None,
     )
+
+
+def _web(table: Table) -> WebSettings:
+    """The dashboard's settings from [web] (docs/WEB.md); ``archive`` is the agent's own."""
+    try:
+        return web_settings(table.data)
+    except ConfigError as exc:
+        raise table.error(None, str(exc)) from None
 
 
 def _archive(value: Any, base: Path) -> str:

@@ -26,6 +26,7 @@ from otwamp.archive.engines import ArchiveError, ArchiveUnavailable
 from otwamp.archive.store import Archive
 from otwamp.cli.listen import usable_listeners
 from otwamp.cli.serving import exit_now, serving
+from otwamp.control.server_policy import fmt
 from otwamp.drivers.ike_lookup import BrokerLookup, EmbeddedLookup
 from otwamp.errors import ConfigError
 from otwamp.ike.config import DaemonConfig
@@ -33,10 +34,11 @@ from otwamp.ike.config import load as load_ike_config
 from otwamp.ike.service import IkeService
 from otwamp.keys.ikev2 import IkeClientKeys, IkeServerKeys, SaLookup
 from otwamp.keys.source import ClientKeySource
+from otwamp.web.app import serving as web_serving
 
 log = logging.getLogger("otwamp.agent")
 PURGE_EVERY = 3600.0  # seconds between two retention purges
-RESTART_ONLY = ("server", "stamp", "archive", "keep_records", "metrics")
+RESTART_ONLY = ("server", "stamp", "archive", "keep_records", "metrics", "web")
 
 
 def client_keys(config: AgentConfig, service: IkeService | None) -> Keys:
@@ -136,6 +138,9 @@ async def run_agent(config: AgentConfig) -> None:
             if config.metrics is not None:
                 http = await serve_metrics(metrics, *config.metrics)
                 stack.push_async_callback(http.cleanup)
+            if config.web is not None:
+                pages = await stack.enter_async_context(web_serving(config.archive, config.web))
+                log.info("dashboard on %s", ", ".join(f"http://{fmt(*at)}/" for at in pages))
             runner = Runner(
                 Scheduler(config.max_sessions), archive, metrics, client_keys(config, ike)
             )
