@@ -35,6 +35,7 @@ test: $(STAMP) sysdeps lint typecheck
 
 demo: $(STAMP)
 	bash scripts/demo.sh
+	$(BIN)/python scripts/demo_web.py   # three agents on loopback; ends with the dashboard's URL
 
 # As root: TWAMP in a strongSwan ESP tunnel and beside it, keyed by its IKE SA (docs/IPSEC.md).
 ipsec-demo: $(STAMP)

@@ -1,147 +1,145 @@
-"""make demo, last part: a short local mesh and its dashboard.
+"""make demo, last part: three agents on loopback addresses and their dashboard.
 
-Three ``otwamp server`` processes listen on 127.0.0.1, 127.0.0.2 and
-127.0.0.3. This program measures every ordered pair among them with real
-TWAMP sessions (from the source's own address) and two pairs with OWAMP, a
-round every few seconds, stores each run in a SQLite archive through the
-archive API, then starts ``otwamp web`` on that archive and prints its URL.
-On a terminal the mesh keeps measuring (the grid updates itself) until Enter
-is pressed; otherwise it checks that the dashboard answers and stops. Every
-process it started is stopped on the way out.
+Three ``otwamp agent`` processes, on 127.0.0.1, 127.0.0.2 and 127.0.0.3, share
+one mesh file and one SQLite archive; each measures the other two with TWAMP
+every 3 s and OWAMP every 5 s, and the first serves the dashboard ([web]).
+This program prints the dashboard's URL. On a terminal the mesh keeps
+measuring (the grid updates itself) until Enter is pressed; otherwise it
+waits until every pair has a result, checks that the dashboard shows them,
+and stops. Every process it started is stopped on the way out.
 
-Usage: python scripts/demo_web.py [ROUNDS]; KEEP=1 keeps the archive's directory.
+Usage: python scripts/demo_web.py; KEEP=1 keeps the directory (configs, logs, archive).
 """
 
-import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
-from otwamp.archive.rows import Measurement
-from otwamp.archive.store import Archive
-from otwamp.drivers.control_client import PingSettings
-from otwamp.drivers.owamp_client import owping
-from otwamp.drivers.twamp_client import ping
-from otwamp.errors import OtwampError
-
 OTWAMP = str(Path(sys.executable).with_name("otwamp"))
-HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
-OWAMP_PAIRS = (("127.0.0.1", "127.0.0.2"), ("127.0.0.3", "127.0.0.1"))
-LISTENING = re.compile(rb"listening for (TWAMP|OWAMP)-Control on \S+:(\d+)")
-DASHBOARD = re.compile(rb"dashboard on (http://\S+/)")
-SPACING = 2.0  # seconds between rounds
+HOSTS = {"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}
+DASHBOARD = re.compile(r"dashboard on (http://\S+/)")
+TESTS = """
+[agent.server]
+modes = "open"
+
+[[test]]
+name = "rtt"
+protocol = "twamp"
+targets = "mesh"
+packets = 20
+interval = 0.05
+every = "3s"
+
+[[test]]
+name = "owd"
+protocol = "owamp"
+targets = "mesh"
+packets = 20
+interval = 0.05
+wait = 1.0
+every = "5s"
+"""
+PAIRS = len(HOSTS) * (len(HOSTS) - 1)
 
 
-async def _started(command: list[str], pattern: re.Pattern[bytes], count: int):
-    """Start ``command``; the process and the first ``count`` matches of its stderr lines."""
-    process = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    assert process.stderr is not None
-    found = []
-    while len(found) < count:
-        line = await asyncio.wait_for(process.stderr.readline(), 20)
-        if not line:
-            raise SystemExit(f"{command[1]} exited: {await process.wait()}")
-        if match := pattern.search(line):
-            found.append(match)
-    asyncio.get_running_loop().create_task(_drain(process.stderr))
-    return process, found
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.read(4096):
-        pass
+def write_configs(directory: Path) -> None:
+    """mesh.toml and one NAME.toml per agent; agent a also serves the dashboard."""
+    members = []
+    for name, host in HOSTS.items():
+        ports = {key: free_port(host) for key in ("twamp_port", "owamp_port")}
+        members += ["[[members]]", f'name = "{name}"', f'address = "{host}"']
+        members += [f"{key} = {port}" for key, port in ports.items()] + [""]
+    (directory / "mesh.toml").write_text("\n".join(members))
+    for name in HOSTS:
+        head = f'[agent]\nname = "{name}"\nmesh = "mesh.toml"\narchive = "mesh.db"\n'
+        head += 'metrics = "off"\n'
+        web = '\n[web]\nlisten = "127.0.0.1:0"\nrefresh = 3\n' if name == "a" else ""
+        (directory / f"{name}.toml").write_text(head + TESTS + web)
 
 
-@contextlib.asynccontextmanager
-async def _processes() -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    started: list[asyncio.subprocess.Process] = []
+@contextlib.contextmanager
+def agents(directory: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The three agents, logging to NAME.log; SIGTERM (then SIGKILL) at the end."""
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        yield started
+        for name in HOSTS:
+            with (directory / f"{name}.log").open("wb") as log:
+                command = [OTWAMP, "agent", "--config", str(directory / f"{name}.toml")]
+                processes.append(subprocess.Popen(command, stdout=log, stderr=log))
+        yield processes
     finally:
-        for process in started:
-            if process.returncode is None:
-                process.terminate()
-                await process.wait()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-async def _run(archive: Archive, run, settings: PingSettings, source: str) -> None:
-    start = time.time_ns()
-    protocol = "twamp" if run is ping else "owamp"
+def dashboard_url(log: Path, process: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = DASHBOARD.search(log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise SystemExit(f"demo: agent a did not start its dashboard:\n{log.read_text()}")
+
+
+def measured_pairs(url: str) -> int:
+    """How many TWAMP cells of the grid have a result (0 while there is no archive)."""
     try:
-        outcome, failure = await run(settings), None
-    except (OtwampError, OSError) as exc:
-        outcome, failure = None, str(exc)
-    end = time.time_ns()
-    archive.store(
-        Measurement(
-            "demo", source, settings.host, start, end, protocol, outcome, failure, mode="open"
-        )
-    )
+        with urllib.request.urlopen(url + "api/grid", timeout=5) as answer:
+            grid = json.load(answer)
+    except urllib.error.HTTPError:
+        return 0
+    cells = next(g for g in grid["grids"] if g["protocol"] == "twamp")["cells"]
+    return sum(cell["source"] != cell["destination"] for cell in cells)
 
 
-async def _round(archive: Archive, ports: dict[str, dict[str, int]]) -> None:
-    quick = {"count": 20, "interval": 0.01, "wait": 0.3}
-    for source in HOSTS:
-        for destination in HOSTS:
-            if source != destination:
-                settings = PingSettings(
-                    destination, ports[destination]["TWAMP"], source=source, **quick
-                )
-                await _run(archive, ping, settings, source)
-    for source, destination in OWAMP_PAIRS:
-        settings = PingSettings(destination, ports[destination]["OWAMP"], source=source, **quick)
-        await _run(archive, owping, settings, source)
-
-
-async def main(work: Path, rounds: int) -> None:
-    location = str(work / "archive.db")
-    archive = Archive.at(location, keep_records=True)
-    async with _processes() as started:
-        ports: dict[str, dict[str, int]] = {}
-        for host in HOSTS:
-            command = [OTWAMP, "server", "--listen", f"{host}:0", "--owamp-listen", f"{host}:0"]
-            process, found = await _started(command, LISTENING, 2)
-            started.append(process)
-            ports[host] = {m.group(1).decode(): int(m.group(2)) for m in found}
-        print(f"== a mesh of three otwamp servers on {', '.join(HOSTS)}: {rounds} rounds")
-        for number in range(rounds):
-            await _round(archive, ports)
-            print(f"   round {number + 1}: {archive.stored + archive.spooled} sessions archived")
-            await asyncio.sleep(SPACING)
-        await archive.flush(10)
-        command = [OTWAMP, "web", "--archive", location, "--listen", "127.0.0.1:0"]
-        process, (found,) = await _started(command, DASHBOARD, 1)
-        started.append(process)
-        url = found.group(1).decode()
-        print(f"== otwamp web --archive {location}\n\n   the dashboard: {url}\n")
-        if sys.stdin.isatty():
-            print("   (the mesh keeps measuring; press Enter to stop)")
-            waiting = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-            while not waiting.done():
-                await _round(archive, ports)
-                await asyncio.wait([waiting], timeout=SPACING)
-        else:
-            with urllib.request.urlopen(url + "api/grid", timeout=10) as response:
-                grids = len(response.read())
-            print(f"   (it answers: /api/grid is {grids} octets; not a terminal, so stopping)")
-    await archive.close()
-
-
-if __name__ == "__main__":
+def main() -> None:
     directory = Path(tempfile.mkdtemp(prefix="otwamp-demo-"))
     try:
-        asyncio.run(main(directory, int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+        write_configs(directory)
+        with agents(directory) as processes:
+            url = dashboard_url(directory / "a.log", processes[0])
+            print(f"three agents measure each other; the dashboard: {url}", flush=True)
+            if sys.stdin.isatty():
+                input("press Enter to stop the mesh ")
+                return
+            deadline = time.monotonic() + 60
+            while measured_pairs(url) < PAIRS:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"demo: the grid has {measured_pairs(url)} of {PAIRS} pairs")
+                time.sleep(0.5)
+            print(f"the grid shows all {PAIRS} pairs; stopping the mesh")
     finally:
         if os.environ.get("KEEP"):
             print(f"kept {directory}")
         else:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
