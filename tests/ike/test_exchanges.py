@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from otwamp.errors import ProtocolError
 from otwamp.ike.cookies import CookieGuard
-from otwamp.ike.events import Deleted, Established, Failed
+from otwamp.ike.events import Deleted, Established, Event, Failed
 from otwamp.ike.initiator import InitiatorState
 from otwamp.ike.registry import (
     DhGroup,
@@ -28,7 +28,17 @@ from otwamp.ike.wire.message import Message
 from otwamp.ike.wire.payloads import Authentication, KeyExchange, Nonce, Notify, OpaquePayload
 from otwamp.ike.wire.sa import Proposal, SecurityAssociation, Transform
 
-from .pairing import INIT_ADDRESS, INIT_ID, NOW, PSK, RESP_ID, established, make_pair, suites
+from .pairing import (
+    INIT_ADDRESS,
+    INIT_ID,
+    NOW,
+    PSK,
+    RESP_ID,
+    Pair,
+    established,
+    make_pair,
+    suites,
+)
 
 SUITES = [
     "aes128-sha256-x25519",
@@ -299,3 +309,54 @@ def test_random_bodies_on_an_established_sa_raise_only_protocol_error(body, flag
     with contextlib.suppress(ProtocolError):
         session.receive(data, NOW)
     assert session.state is SessionState.ESTABLISHED
+
+
+def _cookie_race(responder_psk: bytes = PSK) -> tuple[Pair, list[Event]]:
+    """The first IKE_SA_INIT gets a COOKIE; its retransmission, arriving once the responder
+    no longer wants cookies, gets an SA; the initiator has meanwhile sent the COOKIE retry."""
+    pair = make_pair(responder_psks={INIT_ID: responder_psk})
+    policy = pair.responder._policy
+    first = pair.initiator.start(NOW)
+    [demand] = (
+        Responder(policy, INIT_ADDRESS, cookies=CookieGuard(b"s" * 32))
+        .receive(first, NOW)
+        .datagrams
+    )
+    [answer] = pair.responder.receive(first, NOW).datagrams  # the retransmission, no cookie
+    [retry] = pair.initiator.receive(demand, NOW).datagrams
+    assert Message.decode(retry).notify(NotifyType.COOKIE) is not None
+    with pytest.raises(ProtocolError):  # dropped: its SA came from ``first``
+        pair.responder.receive(retry, NOW)
+    events: list[Event] = []
+    [auth] = pair.initiator.receive(answer, NOW).datagrams  # AUTH over ``retry``: refused
+    for datagram in pair.responder.receive(auth, NOW).datagrams:
+        output = pair.initiator.receive(datagram, NOW)
+        events += output.events
+        fresh = Responder(policy, INIT_ADDRESS)  # the old one forgot the SA (§2.21.2)
+        pair.responder = fresh
+        if output.datagrams:
+            pair.run(*output.datagrams)
+    return pair, events + pair.initiator_events
+
+
+def test_an_answer_to_the_request_before_its_cookie_retry_gets_one_fresh_start():
+    """RFC 7296 §2.6 gives no way to tell which request an answer is for: an IKE_AUTH
+    refused after a COOKIE retry starts the SA once more, with the same SPIi."""
+    pair, events = _cookie_race()
+    [event] = events
+    assert isinstance(event, Established), event
+    assert event.sa.spi_i == pair.initiator.spi_i
+    restart = Message.decode(pair.to_responder[0])
+    assert restart.exchange_type == ExchangeType.IKE_SA_INIT
+    assert restart.notify(NotifyType.COOKIE) is None
+
+
+def test_a_wrong_psk_after_a_cookie_retry_still_fails_after_one_fresh_start():
+    pair, events = _cookie_race(responder_psk=b"another pre-shared key")
+    [event] = events
+    assert isinstance(event, Failed) and event.notify_type == NotifyType.AUTHENTICATION_FAILED
+    assert pair.initiator.state is InitiatorState.FAILED
+    assert (
+        sum(Message.decode(d).exchange_type == ExchangeType.IKE_SA_INIT for d in pair.to_responder)
+        == 1
+    )

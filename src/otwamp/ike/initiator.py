@@ -63,6 +63,8 @@ class Initiator:
         self._dh = dh.generate(policy.suites[0].dh_group, random)
         self._cookie: Notify | None = None
         self._request = b""
+        self._variants = 0  # IKE_SA_INIT requests of different content sent for this SA
+        self._restarted = False
         self._handshake: Handshake | None = None
         self.state = InitiatorState.INIT_SENT
         self.session: IkeSession | None = None
@@ -121,8 +123,9 @@ class Initiator:
         message = Message(
             self._spi_i, _ZERO_SPI, ExchangeType.IKE_SA_INIT, header_flags(True, False), 0, payloads
         )
-        self._request = message.encode()
-        self.pending_request = self._request
+        request = message.encode()
+        self._variants += request != self._request
+        self._request = self.pending_request = request
         return self._request
 
     def receive(self, data: bytes, now: float) -> Output:
@@ -212,6 +215,8 @@ class Initiator:
                 raise ProtocolError(
                     "IDr or AUTH missing", field="IKE_AUTH", section="RFC 7296 §1.2"
                 )
+            if error == NotifyType.AUTHENTICATION_FAILED and self._ambiguous():
+                return self._restart(now)
             return self._fail(f"IKE_AUTH refused with {notify_name(error)}", error)
         if id_r.identity != self._remote_id:
             return self._fail(f"responder is {id_r.identity}, expected {self._remote_id}")
@@ -230,6 +235,28 @@ class Initiator:
         self.state = InitiatorState.ESTABLISHED
         self.pending_request = self._retransmission = None
         return Output(events=(Established(sa),))
+
+    def _ambiguous(self) -> bool:
+        """Whether the responder may have answered another IKE_SA_INIT than our last one.
+
+        After a COOKIE or INVALID_KE_PAYLOAD retry (RFC 7296 §2.6, §1.2), a late
+        answer to a retransmission of the first request looks like the answer to
+        the retry; our AUTH then covers a message the responder did not keep.
+        """
+        return self._variants > 1 and not self._restarted
+
+    def _restart(self, now: float) -> Output:
+        """Set the SA up once more from the start: same SPIi, new nonce and KE, no COOKIE.
+
+        The refused attempt left the responder nothing: it forgets an SA whose
+        IKE_AUTH failed (RFC 7296 §2.21.2).
+        """
+        self._restarted = True
+        self._ni = self._random(NONCE_LEN)
+        self._dh = dh.generate(self._dh.group, self._random)
+        self._cookie = self._handshake = None
+        self.state = InitiatorState.INIT_SENT
+        return Output((self._init_request(now),))
 
     def _fail(self, reason: str, notify_type: int | None = None) -> Output:
         self.state = InitiatorState.FAILED
