@@ -1,6 +1,10 @@
 """A minimal OWAMP and TWAMP control client written from RFC 4656 §3 and RFC 5357 §3.
 
-Open mode only (Mode 1), blocking sockets and ``struct``; it shares no code
+Also the TWAMP extensions: Start-N-Sessions / Stop-N-Sessions and their
+acknowledgements (RFC 5938 §3.2-3.5), the Reflect Octets fields of
+Request-TW-Session and Accept-Session (RFC 6038 §4.2-4.3).
+
+Open mode only (Mode 1, plus any extension bits), blocking sockets and ``struct``; it shares no code
 with otwamp, so the server is checked against the RFC text rather than
 against our own codecs. Any message can be written in pieces with pauses
 between them, as owping and powstream write Request-Session (its fixed part,
@@ -35,6 +39,10 @@ FETCH_ACK = struct.Struct("!BBxxIII")  # Accept, Finished, Next Seqno, Skip Rang
 RECORD = struct.Struct("!IHHQQB")  # Seq, Send/Receive Error Estimate, Send/Receive Time, TTL
 TEST_OPEN = struct.Struct("!IQH")  # Sequence Number, Timestamp, Error Estimate (RFC 4656 §4.1.2)
 SENDER_SEQ = 24  # Sender Sequence Number in a reflected packet (RFC 5357 §4.2.1)
+# RFC 5938 §3.2-3.5: Command Number, Accept (MBZ in the commands), MBZ, Number of Sessions.
+N_SESSIONS = struct.Struct("!BB10xI")
+START_N, START_N_ACK, STOP_N, STOP_N_ACK = 7, 8, 9, 10  # RFC 5938 §6 Command Numbers
+REFLECT_FIELDS = struct.Struct("!HH4x")  # Octets to be reflected, Length (RFC 6038 §4.2)
 
 
 def ntp(seconds_since_1970: float) -> int:
@@ -112,6 +120,8 @@ class ControlClient:
     def __init__(self, host: str, port: int, writes: Writes = WHOLE, timeout: float = 5.0) -> None:
         self.host = host
         self.writes = writes
+        self.offered = 0  # the Server-Greeting's Modes
+        self.reflected = (0, 0)  # the last Accept-Session's Reflected and Server octets
         self.sock = socket.create_connection((host, port), timeout)
         # Each write leaves as its own segment, so the server sees the pieces we cut.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -145,14 +155,18 @@ class ControlClient:
             data += chunk
         return data
 
-    def set_up(self, writes: Writes | None = None) -> int:
-        """Server-Greeting, open-mode Set-Up-Response; the Server-Start's Accept (RFC 4656 §3.1)."""
+    def set_up(self, writes: Writes | None = None, extensions: int = 0) -> int:
+        """Server-Greeting, open-mode Set-Up-Response; the Server-Start's Accept (RFC 4656 §3.1).
+
+        ``extensions``: mode bits set besides open mode (RFC 5938 §3.1, RFC 6038 §4.1).
+        """
         greeting = self.receive(64)
         modes = struct.unpack_from("!I", greeting, 12)[0]
+        self.offered = modes
         if not modes & OPEN_MODE:
             raise ConnectionError(f"the server does not offer open mode (Modes {modes:#x})")
         # Mode, KeyID (80), Token (64), Client-IV (16): all unused in open mode.
-        self.send(struct.pack("!I", OPEN_MODE) + bytes(80 + 64 + 16), writes)
+        self.send(struct.pack("!I", OPEN_MODE | extensions) + bytes(80 + 64 + 16), writes)
         return self.receive(48)[15]  # Server-Start: MBZ (15), Accept, Server-IV, Start-Time, MBZ
 
     def start_sessions(self, writes: Writes | None = None) -> int:
@@ -198,8 +212,10 @@ class ControlClient:
         )
 
     def accept_session(self) -> Accepted:
-        """Read an Accept-Session (RFC 4656 §3.5)."""
-        accept, port, sid = ACCEPT_SESSION.unpack(self.receive(48)[:32])
+        """Read an Accept-Session (RFC 4656 §3.5), keeping its octets 20-23 (RFC 6038 §4.3)."""
+        body = self.receive(48)[:32]
+        accept, port, sid = ACCEPT_SESSION.unpack(body)
+        self.reflected = struct.unpack_from("!HH", body, 20)  # Reflected, Server octets
         return Accepted(accept, port, sid)
 
 
@@ -284,7 +300,7 @@ class OwampClient(ControlClient):
         self.receive(SLOT.size * slots + len(HMAC))
         self.receive(padded(8 * skips) + len(HMAC))
         data = self.receive(padded(RECORD.size * count) + len(HMAC))
-        records = [Record(*RECORD.unpack_from(data, RECORD.size * i)) for i in range(count)]
+        records = [Record(*fields) for fields in RECORD.iter_unpack(data[: RECORD.size * count])]
         return Fetched(accept, next_seqno, records)
 
 
@@ -292,11 +308,37 @@ class TwampClient(ControlClient):
     """TWAMP-Control (RFC 5357 §3)."""
 
     def request_tw_session(
-        self, sender_port: int, start: int, timeout: float, writes: Writes | None = None
+        self,
+        sender_port: int,
+        start: int,
+        timeout: float,
+        writes: Writes | None = None,
+        reflect: tuple[int, int] = (0, 0),
+        padding: int = 0,
     ) -> Accepted:
-        """Request-TW-Session; the server picks the reflector's port (RFC 5357 §3.5)."""
-        self.send(self.request_fixed_part(5, sender_port, 0, start, timeout) + HMAC, writes)
+        """Request-TW-Session; the server picks the reflector's port (RFC 5357 §3.5).
+
+        ``reflect``: Octets to be reflected and Length of padding to reflect (RFC 6038 §4.2);
+        ``padding``: the Padding Length, octets 64-67 (RFC 4656 §3.5).
+        """
+        fixed = self.request_fixed_part(5, sender_port, 0, start, timeout)
+        fixed = fixed[:64] + struct.pack("!I", padding) + fixed[68:]
+        fixed = fixed[: REQUEST.size - REFLECT_FIELDS.size] + REFLECT_FIELDS.pack(*reflect)
+        self.send(fixed + HMAC, writes)
         return self.accept_session()
+
+    def n_sessions(self, command: int, sids: Sequence[bytes], writes: Writes | None = None) -> None:
+        """Start-N-Sessions (7) or Stop-N-Sessions (9) naming ``sids`` (RFC 5938 §3.2, §3.4)."""
+        self.send(N_SESSIONS.pack(command, 0, len(sids)) + b"".join(sids) + HMAC, writes)
+
+    def n_ack(self, expected: int) -> tuple[int, list[bytes]]:
+        """One Start-N-Ack (8) or Stop-N-Ack (10): its Accept and SIDs (RFC 5938 §3.3, §3.5)."""
+        command, accept, count = N_SESSIONS.unpack(self.receive(BLOCK))
+        if command != expected:
+            raise ConnectionError(f"expected command {expected}, got {command}")
+        sids = [self.receive(16) for _ in range(count)]
+        self.receive(len(HMAC))
+        return accept, sids
 
     def stop_sessions(self, sessions: int, writes: Writes | None = None) -> None:
         """Stop-Sessions, Accept 0; no answer follows (RFC 5357 §3.8)."""

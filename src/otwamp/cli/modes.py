@@ -2,6 +2,7 @@
 
 from otwamp.errors import ConfigError
 from otwamp.wire.registry import MODE_NAMES, TwampMode
+from otwamp.wire.twamp_features import EXTENSION_BITS, EXTENSION_NAMES
 
 _BY_NAME = {name: mode for mode, name in MODE_NAMES.items()}
 _BY_LETTER = {name[0].upper(): mode for name, mode in _BY_NAME.items()}
@@ -32,3 +33,17 @@ def modes_word(modes: tuple[TwampMode, ...]) -> TwampMode:
     for mode in modes:
         word |= mode
     return word
+
+
+def parse_extensions(text: str) -> int:
+    """The TWAMP-Modes bits of an optional-mode list (RFC 5938, 6038, 7750): names, all, none."""
+    words = [word.strip().lower() for word in text.split(",") if word.strip()]
+    if words in (["all"], ["none"]):
+        return EXTENSION_BITS if words == ["all"] else 0
+    bits = 0
+    for word in words:
+        if word not in EXTENSION_NAMES:
+            names = ", ".join(EXTENSION_NAMES)
+            raise ConfigError(f"unknown TWAMP extension {word!r}: use {names}, all or none")
+        bits |= EXTENSION_NAMES[word]
+    return bits

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import secrets
 import sys
 from collections import Counter
@@ -16,15 +17,22 @@ from otwamp.cli.addresses import parse_endpoint
 from otwamp.cli.dscp import parse_dscp
 from otwamp.cli.errors import CliError, one_line_errors
 from otwamp.cli.logs import setup_logging
-from otwamp.cli.measure import Protocol, measurement_options, network_reason, settings_from
+from otwamp.cli.measure import (
+    Protocol,
+    measurement_options,
+    network_reason,
+    run_with_keys,
+    settings_from,
+)
+from otwamp.drivers.control_client import PingSettings
 from otwamp.drivers.stamp_reflector import STAMP_PORT, StampReflectorSettings
-from otwamp.drivers.stamp_sender import StampOutcome, StampSettings, measure
+from otwamp.drivers.stamp_sender import StampOutcome, StampSettings, measure, resolve
 from otwamp.errors import ConfigError
 from otwamp.results.metrics import summarize_twamp
 from otwamp.results.records import TwampSessionRecord
 from otwamp.results.report import raw_lines, render_text, to_json
 from otwamp.stamp.keys import StampKeys, sender_key
-from otwamp.stamp.packets import AUTH_SIZE, BASE_SIZE
+from otwamp.stamp.packets import AUTH_SIZE, BASE_SIZE, StampHmac
 from otwamp.stamp.reflector import ReflectorMode
 from otwamp.stamp.sender import StampExtras, TlvRequest, with_follow_up
 from otwamp.stamp.tlv import HEADER_SIZE, SyncSource, TimestampMethod
@@ -32,6 +40,7 @@ from otwamp.wire.registry import MODE_NAMES, TwampMode
 from otwamp.wire.twamp_test import MAX_UDP_PAYLOAD
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("otwamp.cli")
 
 STAMP = Protocol(
     name="STAMP",
@@ -100,8 +109,9 @@ def stamp_command(
     """
     setup_logging(verbose)
     settings = stamp_settings(target, options)
+    keyed = PingSettings(settings.host, settings.port, keys=settings.key_source)
     try:
-        outcome = asyncio.run(_with_progress(settings))
+        outcome = asyncio.run(run_with_keys(keyed, lambda: _with_progress(settings)))
     except OSError as exc:
         raise CliError(network_reason(exc, target, "STAMP")) from None
     follow_ups = 0
@@ -114,16 +124,16 @@ def stamp_command(
 
 def stamp_settings(target: str, options: dict[str, Any]) -> StampSettings:
     """StampSettings from the command line; ConfigError for what STAMP cannot do."""
-    if options["key_source"] != "passphrase":
-        raise ConfigError("STAMP keys come from a key file: -u SSID@ADDR|SSID|ADDR -k FILE")
     ping = settings_from(target, STAMP, options)
     allowed = {TwampMode.UNAUTHENTICATED, TwampMode.AUTHENTICATED}
     if not set(ping.modes) <= allowed:
         raise ConfigError("STAMP has two modes: open and authenticated (RFC 8762 §4)")
     key, key_ssid = None, None
-    if TwampMode.AUTHENTICATED in ping.modes and options["identity"] is not None:
+    # --key-source ike|strongswan: the key is the SA's, once the reflector's address is known
+    ike = options["key_source"] != "passphrase" and TwampMode.AUTHENTICATED in ping.modes
+    if not ike and TwampMode.AUTHENTICATED in ping.modes and options["identity"] is not None:
         key, key_ssid = sender_key(options["keyfile"], options["identity"])
-    elif TwampMode.UNAUTHENTICATED not in ping.modes:
+    elif not ike and TwampMode.UNAUTHENTICATED not in ping.modes:
         raise ConfigError("authenticated STAMP needs a key: -u SSID@ADDR|SSID|ADDR -k FILE")
     ssid = options["ssid"] or key_ssid or 1 + secrets.randbelow(0xFFFF)
     return StampSettings(
@@ -138,6 +148,7 @@ def stamp_settings(target: str, options: dict[str, Any]) -> StampSettings:
         ssid=ssid,
         request=_request(options, ping.padding, ping.dscp),
         key=key,
+        key_source=ping.keys if ike else None,
     )
 
 
@@ -170,12 +181,21 @@ def _request(options: dict[str, Any], padding: int | None, dscp: int) -> TlvRequ
     )
 
 
+async def _ike_key(settings: StampSettings) -> tuple[StampSettings, str]:
+    """The settings keyed by the SA with the reflector, and the key's source (ours, RFC 7717)."""
+    if settings.key_source is None:
+        return settings, "passphrase" if settings.key is not None else "none"
+    _family, address = await resolve(settings)
+    credentials = await settings.key_source.credentials_for(address)
+    log.info("STAMP HMAC key from %s (RFC 7717 §5.1 applied to STAMP)", credentials.label)
+    return replace(settings, key=StampHmac(credentials.secret)), credentials.source.value
+
+
 async def _with_progress(settings: StampSettings) -> StampOutcome:
+    settings, source = await _ike_key(settings)
     mode = TwampMode.AUTHENTICATED if settings.key is not None else TwampMode.UNAUTHENTICATED
     record = TwampSessionRecord(
-        sid=settings.ssid.to_bytes(2, "big"),
-        mode=MODE_NAMES[mode],
-        key_source="passphrase" if settings.key is not None else "none",
+        sid=settings.ssid.to_bytes(2, "big"), mode=MODE_NAMES[mode], key_source=source
     )
     task = asyncio.create_task(measure(settings, record))
     if not sys.stderr.isatty() or settings.count * settings.interval < 2.0:
@@ -336,6 +356,15 @@ SERVER_OPTIONS = [
         type=click.Path(dir_okay=False, readable=False, path_type=Path),
         help="HMAC keys of authenticated STAMP by SSID@ADDR, SSID or ADDR (pfs format).",
     ),
+    click.option(
+        "--stamp-key-source",
+        type=click.Choice(["file", "ike"]),
+        help=(
+            "Where the reflector's HMAC keys come from: --stamp-keyfile (file, the default) or "
+            "the newest IKEv2 SA with the packet's source, through --ike-config, --ike-socket "
+            "or --strongswan-ha (ike: RFC 7717 §5.1's key applied to STAMP, our pairing)."
+        ),
+    ),
 ]
 
 
@@ -346,7 +375,7 @@ def stamp_server_options(command: F) -> F:
     return command
 
 
-STAMP_CONFIG_KEYS = ("stamp_listen", "stamp_mode", "stamp_keyfile")
+STAMP_CONFIG_KEYS = ("stamp_listen", "stamp_mode", "stamp_keyfile", "stamp_key_source")
 
 
 def stamp_reflector_settings(merged: dict[str, Any]) -> StampReflectorSettings:
@@ -361,6 +390,13 @@ def stamp_reflector_settings(merged: dict[str, Any]) -> StampReflectorSettings:
     except ValueError:
         raise ConfigError("stamp_mode must be 'stateful' or 'stateless'") from None
     keyfile = merged.get("stamp_keyfile")
+    source = str(merged.get("stamp_key_source", "file"))
+    if source not in ("file", "ike"):
+        raise ConfigError("stamp_key_source must be 'file' or 'ike'")
+    if source == "ike":
+        if keyfile is not None:
+            raise ConfigError("STAMP keys come from a key file or from IKEv2 SAs, not both")
+        return StampReflectorSettings(endpoints, mode, ike_keys=True)  # bound in cli.serving
     keys = None if keyfile is None else StampKeys.load(Path(str(keyfile)))
     return StampReflectorSettings(endpoints, mode, keys)
 

@@ -10,6 +10,7 @@ state are a protocol error.
 """
 
 import enum
+import functools
 from collections.abc import Callable
 from typing import ClassVar, Protocol, TypeVar
 
@@ -51,6 +52,8 @@ class ClientState(enum.Enum):
     IDLE = "command"
     AWAIT_ACCEPT = "Accept-Session"
     AWAIT_START_ACK = "Start-Ack"
+    AWAIT_START_N_ACK = "Start-N-Ack"  # RFC 5938 §3.3
+    AWAIT_STOP_N_ACK = "Stop-N-Ack"  # RFC 5938 §3.5
     TESTING = "Stop-Sessions"
     CLIENT_STOPPED = "Stop-Sessions from the server"
     SERVER_STOPPED = "client's Stop-Sessions"
@@ -116,6 +119,8 @@ class ClientConnectionBase:
         self._mode = TwampMode.UNAUTHENTICATED
         self._mode_word = int(TwampMode.UNAUTHENTICATED)  # as sent, key-source bits included
         self._asked = "the connection set-up"  # what a refusal refers to
+        self._features = 0  # optional-mode bits wanted if offered (RFC 5938, 6038, 7750)
+        self._agreed = 0  # those of them the server offered: set in the Set-Up-Response
         self.greeting: ServerGreeting | None = None
 
     @property
@@ -139,6 +144,7 @@ class ClientConnectionBase:
         greeting = self._require(ClientState.AWAIT_CREDENTIALS, "credentials")
         self._credentials = credentials
         bits = self.IKEV2_BIT if credentials.source.ikev2_derived else 0  # D3
+        bits |= self._agreed
         response, self._channels = client_setup(
             greeting, self._mode, credentials, self._random, bits
         )
@@ -172,7 +178,9 @@ class ClientConnectionBase:
         if self.state is ClientState.AWAIT_SERVER_START:
             return self._server_start()
         if self.state is ClientState.AWAIT_ACCEPT:
-            return self._answer(AcceptSession.BODY, AcceptSession.decode, SessionAccepted)
+            reflect = bool(self._mode_word & TwampMode.REFLECT_OCTETS)  # RFC 6038 §4.3 fields
+            decode = functools.partial(AcceptSession.decode, reflect_octets=reflect)
+            return self._answer(AcceptSession.BODY, decode, SessionAccepted)
         if self.state is ClientState.AWAIT_START_ACK:
             return self._answer(StartAck.BODY, StartAck.decode, StartAcked)
         if self._framer.pending():
@@ -199,8 +207,9 @@ class ClientConnectionBase:
                 f"no common mode: the server offers {offered}; this client allows {wanted}"
             )
         self._mode = mode
+        self._agreed = self._features & greeting.modes
         if mode is TwampMode.UNAUTHENTICATED:
-            return Send(self._set_up(SetUpResponse(int(mode))))
+            return Send(self._set_up(SetUpResponse(int(mode) | self._agreed)))
         try:
             check_count(greeting.count, self._max_count)
         except ProtocolError as exc:

@@ -14,6 +14,7 @@ from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import SessionProtection
 from otwamp.wire.owamp_control import RequestSession
+from otwamp.wire.twamp_features import PacketFormat
 
 Endpoint = tuple[str, int]
 
@@ -83,6 +84,7 @@ class OpenReflector:
     sender: Endpoint
     protection: SessionProtection | None = field(repr=False)
     refwait_ns: int
+    test_format: PacketFormat | None = None  # RFC 6038 / RFC 7750 formats, when agreed
 
 
 @dataclass(frozen=True, slots=True)

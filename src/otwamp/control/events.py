@@ -52,6 +52,33 @@ class StopRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class StartNRequested:
+    """Server side: Start-N-Sessions arrived (RFC 5938 §3.2)."""
+
+    sids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StopNRequested:
+    """Server side: Stop-N-Sessions arrived (RFC 5938 §3.4)."""
+
+    sids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsAcked:
+    """Client side: a Start-N-Ack or Stop-N-Ack arrived (RFC 5938 §3.3, §3.5).
+
+    ``accept`` is its Accept value for ``sids``; ``done`` says whether every SID of the
+    command has now been acknowledged (the Server may answer with several).
+    """
+
+    accept: int
+    sids: tuple[bytes, ...]
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CredentialsNeeded:
     """Client side: the chosen mode needs a key; answer with ``credentials()`` (RFC 4656 §3.1).
 
@@ -103,7 +130,9 @@ ServerEvent = (
     | UnsupportedCommand
     | StartRequested
     | StopRequested
+    | StartNRequested
+    | StopNRequested
 )
 SetUpEvent = NeedData | Send | CredentialsNeeded | ServerStarted | Refused
 # Both protocols' client events: the OWAMP ones only ever come from the OWAMP machine.
-ClientEvent = SetUpEvent | SessionAccepted | StartAcked | SessionsStopped | Fetched
+ClientEvent = SetUpEvent | SessionAccepted | StartAcked | SessionsAcked | SessionsStopped | Fetched

@@ -35,6 +35,7 @@ class ServerPolicy:
     message_timeout_ns: int = 10 * NS  # a whole message, once begun, or the set-up (S4)
     max_sessions_per_connection: int = 64  # test sessions one control connection may hold (S3)
     max_packets_per_connection: int = 2_000_000  # OWAMP packets scheduled on one connection (S2)
+    twamp_extensions: int = 0  # TWAMP-Modes bits of RFC 5938, 6038, 7750 to offer
 
     def offered(self, security_bits: int, ikev2_bit: int) -> int:
         """The Modes word of the Server-Greeting: security modes plus the IKEv2 bit (D3).

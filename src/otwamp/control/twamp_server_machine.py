@@ -2,16 +2,22 @@
 
 Each accepted Request-TW-Session becomes a Session-Reflector the driver
 opens on the port it bound (``OpenReflector``); Start-Sessions starts them,
-Stop-Sessions lets each reflect for its Timeout more (RFC 5357 §3.8).
+Stop-Sessions lets each reflect for its Timeout more (RFC 5357 §3.8). With
+Individual Session Control (RFC 5938) Start-N-Sessions and Stop-N-Sessions
+do the same for the sessions they name; the RFC 6038 and RFC 7750 modes
+change the test-packet formats each reflector uses (``PacketFormat``).
 """
 
 import logging
 from dataclasses import dataclass
+from typing import TypeVar
 
 from otwamp.control.effects import OpenReflector, Release, StartTest, StopReflectors
 from otwamp.control.events import (
     SessionRequested,
+    StartNRequested,
     StartRequested,
+    StopNRequested,
     StopRequested,
     UnsupportedCommand,
 )
@@ -24,10 +30,13 @@ from otwamp.session.protection import protects, session_protection
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.timestamp import ns_to_ntp, ntp_to_duration
 from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, type_p_dscp
+from otwamp.wire.twamp_features import EXTENSION_BITS, PacketFormat
+from otwamp.wire.twamp_individual import StartNAck, StopNAck
 from otwamp.wire.twamp_test import MAX_UDP_PAYLOAD, sender_size
 
 log = logging.getLogger("otwamp.server")
 
+Ack = TypeVar("Ack", StartNAck, StopNAck)
 MAX_STOP_TIMEOUT = 60.0  # cap on how long a stopped session keeps reflecting, seconds
 
 
@@ -38,6 +47,7 @@ class _Reflector:
     timeout_ns: int  # reflect this long after Stop-Sessions (RFC 5357 §3.8)
     started: bool = False
     open: bool = True
+    stopped: bool = False  # Stop-Sessions or Stop-N-Sessions: it ends after its Timeout
 
 
 class TwampServerMachine(ServerMachine):
@@ -61,9 +71,14 @@ class TwampServerMachine(ServerMachine):
     ) -> None:
         self.twamp = TwampServerConnection()
         self.reflectors: dict[bytes, _Reflector] = {}
-        self.stopped = False
         self._request: RequestTwSession | None = None  # awaiting its port
         super().__init__(self.twamp, policy, peer, local, now, random, refuse, quota)
+
+    @property
+    def offered(self) -> int:
+        """The Modes word: the security modes, then the RFC 5938/6038/7750 bits enabled."""
+        modes = super().offered
+        return modes | (self.policy.twamp_extensions & EXTENSION_BITS) if modes else 0
 
     def reflector_closed(self, sid: bytes) -> None:
         """A Session-Reflector ended (REFWAIT or its stop Timeout, RFC 5357 §4.2)."""
@@ -78,10 +93,9 @@ class TwampServerMachine(ServerMachine):
 
     def release_all(self, now: int) -> None:
         """A closed connection ends its sessions; stopped ones finish their Timeout (§3.8)."""
-        if not self.stopped:
-            sids = tuple(sid for sid, r in self.reflectors.items() if r.open)
-            if sids:
-                self._emit(Release(sids))
+        sids = tuple(sid for sid, r in self.reflectors.items() if r.open and not r.stopped)
+        if sids:
+            self._emit(Release(sids))
 
     def _on_command(self, event: object, now: int) -> None:
         match event:
@@ -95,16 +109,63 @@ class TwampServerMachine(ServerMachine):
                 self._emit(StartTest(fresh))
                 self._send(self.twamp.start_ack(Accept.OK))
             case StopRequested():
-                self.stopped = True
-                timeouts = tuple(
-                    (sid, r.timeout_ns) for sid, r in self.reflectors.items() if r.open
-                )
-                self._emit(StopReflectors(timeouts))
+                self._stop(tuple(self.reflectors))
+            case StartNRequested(sids=sids):
+                self._send(self.twamp.start_n_acks(self._start_n(sids)))
+            case StopNRequested(sids=sids):
+                known = tuple(sid for sid in dict.fromkeys(sids) if sid in self.reflectors)
+                self._stop(known)
+                self._send(self.twamp.stop_n_acks(self._acks(StopNAck, sids, set(known))))
             case UnsupportedCommand(command=number):
                 log.warning("%s: unknown Command Number %d, sent Accept 3", self.where, number)
                 self._send(self.twamp.refusal_for_unsupported())
             case _:
                 raise TypeError(f"unexpected event {event!r}")
+
+    def _start_n(self, sids: tuple[bytes, ...]) -> list[StartNAck]:
+        """Start the sessions named that can start; one Start-N-Ack per Accept (RFC 5938 §3.3).
+
+        A session already started answers 0; one unknown, ended or stopped, 1.
+        """
+        fresh, startable = [], set()
+        for sid in dict.fromkeys(sids):
+            reflector = self.reflectors.get(sid)
+            if reflector is None or not reflector.open or reflector.stopped:
+                continue
+            startable.add(sid)
+            if not reflector.started:
+                reflector.started = True
+                fresh.append(sid)
+        if fresh:
+            self._ever_started = True
+            self._emit(StartTest(tuple(fresh)))
+        return self._acks(StartNAck, sids, startable)
+
+    def _acks(self, kind: type[Ack], sids: tuple[bytes, ...], accepted: set[bytes]) -> list[Ack]:
+        """Accept 0 for the SIDs in ``accepted``, 1 for the others, each group one message."""
+        named = tuple(dict.fromkeys(sids))
+        ok = tuple(sid for sid in named if sid in accepted)
+        failed = tuple(sid for sid in named if sid not in accepted)
+        if failed:
+            log.warning(
+                "%s: %s for %d unknown, ended or stopped sessions, sent Accept 1",
+                self.where,
+                kind.NAME,
+                len(failed),
+            )
+        groups = ((Accept.OK, ok), (Accept.FAILURE, failed))
+        return [kind(group, accept) for accept, group in groups if group]
+
+    def _stop(self, sids: tuple[bytes, ...]) -> None:
+        """Let the sessions named reflect for their Timeout more (RFC 5357 §3.8, RFC 5938 §4.2)."""
+        timeouts = []
+        for sid in sids:
+            reflector = self.reflectors[sid]
+            if reflector.open and not reflector.stopped:
+                reflector.stopped = True
+                timeouts.append((sid, reflector.timeout_ns))
+        if timeouts:
+            self._emit(StopReflectors(tuple(timeouts)))
 
     def _request_session(self, request: RequestTwSession) -> None:
         live = sum(r.open for r in self.reflectors.values())
@@ -131,9 +192,17 @@ class TwampServerMachine(ServerMachine):
         self.reflectors[sid] = _Reflector(round(timeout * NS))
         self.quota.take(self.peer[0])
         endpoint = (sender, request.sender_port)
-        self._emit(OpenReflector(sid, port, endpoint, protection, self.policy.refwait_ns))
+        form = self._test_format(request)
+        refwait = self.policy.refwait_ns
+        self._emit(OpenReflector(sid, port, endpoint, protection, refwait, form))
         log.info("session %s: reflecting for %s on port %d", sid.hex(), fmt(*endpoint), port)
-        self._send(self.twamp.accept_session(AcceptSession(Accept.OK, port, sid)))
+        # RFC 6038 §4.3: Reflected octets echo the request's; we need no Server octets (0).
+        accept = AcceptSession(Accept.OK, port, sid, request.reflect_octets)
+        self._send(self.twamp.accept_session(accept))
+
+    def _test_format(self, request: RequestTwSession) -> PacketFormat:
+        """The test-packet formats the Mode and the request select (RFC 6038, RFC 7750)."""
+        return PacketFormat.of(self.mode, protects(self.mode, self.keys), request.reflect_length)
 
     def _refuse_request(self, accept: Accept, reason: str) -> None:
         self._request = None
@@ -168,4 +237,5 @@ class TwampServerMachine(ServerMachine):
             )
         if type_p_dscp(request.type_p) is None:
             return Accept.NOT_SUPPORTED, f"Type-P Descriptor {request.type_p:#010x} is not a DSCP"
-        return None
+        problem = self._test_format(request).padding_problem(request.padding_length)
+        return None if problem is None else (Accept.NOT_SUPPORTED, problem)

@@ -47,6 +47,7 @@ class ServerSettings:
     control_timeout: float = SERVWAIT
     refwait: float = REFWAIT
     modes: TwampMode = TwampMode.UNAUTHENTICATED
+    twamp_extensions: int = 0  # TWAMP-Modes bits of RFC 5938, 6038, 7750 offered
     count: int = PBKDF2_COUNT
     key_sources: tuple[KeySource, ...] = ()
     max_packets: int = 1_000_000  # per OWAMP session
@@ -167,6 +168,7 @@ class ControlServer(Generic[C]):
             message_timeout_ns=round(settings.message_timeout * NS),
             max_sessions_per_connection=settings.max_sessions_per_connection,
             max_packets_per_connection=settings.max_packets_per_connection,
+            twamp_extensions=settings.twamp_extensions,
         )
         self.quota = quota or session_quota(settings)
         self._servers: list[asyncio.Server] = []

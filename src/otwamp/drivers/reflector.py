@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 
 from otwamp.drivers.clock import ClockState, now_ntp
+from otwamp.drivers.stamp_reflector import enable_ancillary, receive_datagrams
 from otwamp.drivers.udp import SocketCounts, connect_peer, receive_all, send_datagram
 from otwamp.session.protection import SessionProtection
 from otwamp.session.reflector import SessionReflector
+from otwamp.wire.twamp_features import PacketFormat
 
 log = logging.getLogger("otwamp.server")
 
@@ -34,10 +36,14 @@ class ReflectorEndpoint:
         refwait_ns: int,
         on_closed: Callable[["ReflectorEndpoint", str], None],
         protection: SessionProtection | None = None,
+        test_format: PacketFormat | None = None,
     ) -> None:
         self.sock = sock
         self.sid = sid
-        self.engine = SessionReflector(protection, refwait_ns)
+        self.engine = SessionReflector(protection, refwait_ns, test_format)
+        self._dscp_ecn = test_format is not None and test_format.dscp_ecn
+        if self._dscp_ecn:  # RFC 7750 §2.2.1: the DS field of each packet received
+            enable_ancillary(sock)
         self.port: int = sock.getsockname()[1]
         self.kernel = SocketCounts()
         self._sender, self._destination = self._connect(sock, sender)
@@ -104,11 +110,14 @@ class ReflectorEndpoint:
     def _readable(self) -> None:
         engine, counters, sock, error = self.engine, self.engine.counters, self.sock, self._error
         kernel, destination = self.kernel, self._destination
-        for datagram in receive_all(sock, kernel):
+        # RFC 7750: with DSCP and ECN Monitoring, each datagram's DS field is read too
+        receive = receive_datagrams if self._dscp_ecn else receive_all
+        for datagram in receive(sock, kernel):
             if datagram.source != self._sender:  # queued before connect()
                 counters.wrong_source += 1
                 continue
-            reply = engine.reflect(datagram.data, datagram.time_ns, error, datagram.ttl)
+            tos = getattr(datagram, "tos", None)
+            reply = engine.reflect(datagram.data, datagram.time_ns, error, datagram.ttl, tos)
             if reply is None:
                 continue
             wire = engine.stamp(reply, now_ntp(), error)  # the last step before the send (D10)

@@ -31,7 +31,15 @@ from otwamp.drivers.udp import (
     SocketCounts,
     open_test_socket,
 )
-from otwamp.stamp.reflector import KeyLookup, Received, ReflectorMode, StampReflector
+from otwamp.stamp.ike_keys import IkeStampKeys
+from otwamp.stamp.reflector import (
+    KeyLookup,
+    Received,
+    ReflectorMode,
+    StampReflector,
+    peer_address,
+)
+from otwamp.stamp.tlv import IPAddress
 from otwamp.wire.timestamp import ns_to_ntp
 
 log = logging.getLogger("otwamp.server")
@@ -57,6 +65,7 @@ _U32 = struct.Struct("@I")
 _CMSG_SPACE = 512  # timestamps (two kinds), TTL, TOS, PKTINFO, drop counter
 _BUFFER = 8 << 20
 _CLOCK_PERIOD = 1.0  # seconds between reads of the clock state
+_PARKED = 64  # datagrams of one peer held while its IKE SA is looked up
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +182,14 @@ def tos_cmsg(sock: socket.socket, destination: str, dscp: int) -> list[tuple[int
 class StampReflectorEndpoint:
     """Reflects STAMP (and TWAMP-Light) packets arriving on one UDP socket."""
 
-    def __init__(self, sock: socket.socket, engine: StampReflector) -> None:
+    def __init__(
+        self, sock: socket.socket, engine: StampReflector, ike: IkeStampKeys | None = None
+    ) -> None:
         self.sock = sock
         self.engine = engine
+        self._ike = ike  # keys looked up per peer before its packets are reflected
+        self._parked: dict[IPAddress, list[Datagram]] = {}  # by peer, awaiting its IKE SA
+        self._fetches: set[asyncio.Task[None]] = set()  # referenced until done
         self.kernel = SocketCounts()
         self.port: int = sock.getsockname()[1]
         self._sends = 0  # the kernel's OPT_ID counter: one per datagram sent
@@ -198,7 +212,8 @@ class StampReflectorEndpoint:
         except OSError:
             sock.close()
             raise
-        return cls(sock, StampReflector(mode, keys))
+        ike = keys if isinstance(keys, IkeStampKeys) else None
+        return cls(sock, StampReflector(mode, keys), ike)
 
     def close(self) -> None:
         """Stop reflecting and release the socket."""
@@ -232,35 +247,67 @@ class StampReflectorEndpoint:
             for counter, time_ns in transmit_times(sock):
                 engine.transmitted(counter, time_ns)
         for datagram in receive_datagrams(sock, kernel):
-            received = Received(
-                datagram.data,
-                datagram.source,
-                (datagram.destination, self.port),
-                datagram.time_ns,
-                datagram.ttl,
-                datagram.tos,
+            if self._ike is not None and self._park(datagram):
+                continue
+            self._reflect(datagram)
+
+    def _park(self, datagram: Datagram) -> bool:
+        """Hold the datagram while its peer's IKE SA is looked up; True if held (or dropped)."""
+        ike, peer, now = self._ike, peer_address(datagram.source[0]), time.monotonic()
+        if ike is None or (peer not in self._parked and ike.known(peer, now)):
+            return False
+        parked = self._parked.get(peer)
+        if parked is None:
+            self._parked[peer] = [datagram]
+            task = self._loop.create_task(self._fetch(ike, peer, now))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+        elif len(parked) < _PARKED:
+            parked.append(datagram)
+        return True
+
+    async def _fetch(self, ike: IkeStampKeys, peer: IPAddress, now: float) -> None:
+        """Learn ``peer``'s key, then reflect what it sent meanwhile (kernel receive times kept)."""
+        try:
+            await ike.fetch(peer, now)
+        finally:
+            parked = self._parked.pop(peer, [])
+        if not self.closed:
+            for datagram in parked:
+                self._reflect(datagram)
+
+    def _reflect(self, datagram: Datagram) -> None:
+        """Reflect one datagram, or log why not."""
+        sock, engine = self.sock, self.engine
+        received = Received(
+            datagram.data,
+            datagram.source,
+            (datagram.destination, self.port),
+            datagram.time_ns,
+            datagram.ttl,
+            datagram.tos,
+        )
+        reflection = engine.reflect(received)
+        if reflection is None:
+            log.info(
+                "STAMP: dropped %d octets from %s port %d: %s",
+                len(datagram.data),
+                datagram.source[0],
+                datagram.source[1],
+                engine.last_refusal,
             )
-            reflection = engine.reflect(received)
-            if reflection is None:
-                log.info(
-                    "STAMP: dropped %d octets from %s port %d: %s",
-                    len(datagram.data),
-                    datagram.source[0],
-                    datagram.source[1],
-                    engine.last_refusal,
-                )
-                continue
-            ntp = ns_to_ntp(time.time_ns())
-            wire = engine.stamp(reflection, ntp, self._error)  # the last step before the send
-            dscp = reflection.dscp
-            ancillary = [] if dscp is None else tos_cmsg(sock, datagram.source[0], dscp)
-            try:
-                sock.sendmsg([wire], ancillary, 0, datagram.source)
-            except OSError as exc:  # e.g. ENOBUFS, or an ICMP error of an earlier reply
-                log.info("STAMP: reply to %s not sent: %s", datagram.source[0], exc)
-                continue
-            engine.sent(reflection, ntp, self._sends)
-            self._sends += 1
+            return
+        ntp = ns_to_ntp(time.time_ns())
+        wire = engine.stamp(reflection, ntp, self._error)  # the last step before the send
+        dscp = reflection.dscp
+        ancillary = [] if dscp is None else tos_cmsg(sock, datagram.source[0], dscp)
+        try:
+            sock.sendmsg([wire], ancillary, 0, datagram.source)
+        except OSError as exc:  # e.g. ENOBUFS, or an ICMP error of an earlier reply
+            log.info("STAMP: reply to %s not sent: %s", datagram.source[0], exc)
+            return
+        engine.sent(reflection, ntp, self._sends)
+        self._sends += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +317,7 @@ class StampReflectorSettings:
     endpoints: tuple[tuple[str, int], ...] = ()
     mode: ReflectorMode = ReflectorMode.STATEFUL
     keys: KeyLookup | None = field(default=None, repr=False)
+    ike_keys: bool = False  # keys from the server's IKEv2 key source (``stamp.ike_keys``)
 
 
 @contextlib.asynccontextmanager

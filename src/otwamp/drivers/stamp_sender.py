@@ -20,6 +20,7 @@ from otwamp.drivers.clock import ClockState, clock_state
 from otwamp.drivers.pacer import PacerPlan
 from otwamp.drivers.stamp_reflector import enable_ancillary, receive_datagrams
 from otwamp.drivers.udp import SocketCounts, connect_peer, open_test_socket, send_datagram
+from otwamp.keys.source import ClientKeySource
 from otwamp.results.records import Stamp, TwampSessionRecord
 from otwamp.session.schedule import Schedule, send_offsets
 from otwamp.stamp.packets import StampHmac
@@ -44,6 +45,7 @@ class StampSettings:
     ssid: int = 1
     request: TlvRequest = field(default_factory=TlvRequest)
     key: StampHmac | None = field(default=None, repr=False)
+    key_source: ClientKeySource | None = field(default=None, repr=False)  # IKEv2 SAs (ours)
 
 
 @dataclass(slots=True)

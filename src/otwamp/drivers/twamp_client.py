@@ -1,7 +1,11 @@
 """The asyncio TWAMP client: one control connection, one test session (RFC 5357).
 
 The control machine decides what is valid; this module moves octets, opens
-the test socket and hands the session to the pacer thread.
+the test socket and hands the session to the pacer thread. The optional
+modes are used where the server offers them: Individual Session Control
+(RFC 5938) with ``start_n``, Reflect Octets (RFC 6038) with
+``reflect_octets``, Symmetrical Size (RFC 6038) when the padding is ours to
+choose, and DSCP and ECN Monitoring (RFC 7750) always.
 """
 
 import asyncio
@@ -14,28 +18,27 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otwamp.control.events import SessionAccepted, StartAcked
+from otwamp.control.events import SessionAccepted, SessionsAcked, StartAcked
 from otwamp.control.twamp_client import TwampClientConnection
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.control_client import Control, PingSettings, connect, set_up
 from otwamp.drivers.pacer import PacerPlan, run_session
+from otwamp.drivers.stamp_reflector import enable_ancillary
 from otwamp.drivers.udp import connect_peer, open_test_socket
-from otwamp.errors import ProtocolError
+from otwamp.errors import OtwampError, ProtocolError, RefusedError
 from otwamp.results.records import TwampSessionRecord
+from otwamp.results.twamp_features import FeatureTally
 from otwamp.session.protection import session_protection
 from otwamp.session.schedule import send_offsets
 from otwamp.session.sender import SessionSender
 from otwamp.wire.registry import MODE_NAMES, Accept, TwampMode
 from otwamp.wire.timestamp import duration_to_ntp
-from otwamp.wire.twamp_control import RequestTwSession, dscp_type_p
-from otwamp.wire.twamp_test import (
-    REFLECTOR_AUTH_SIZE,
-    REFLECTOR_OPEN_SIZE,
-    SENDER_AUTH_SIZE,
-    SENDER_OPEN_SIZE,
-)
+from otwamp.wire.twamp_control import AcceptSession, RequestTwSession, dscp_type_p
+from otwamp.wire.twamp_features import PacketFormat
+from otwamp.wire.twamp_test import REFLECTOR_AUTH_SIZE
 
 TWAMP_PORT = 862
+REFLECT_OCTETS = TwampMode.REFLECT_OCTETS
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class PingOutcome:
     problem: str | None = None
     clock: ClockState | None = None
     ike_spis: tuple[str, str] | None = None  # the IKE SA keying the session (RFC 7717)
+    modes: int = 0  # the optional-mode bits used (RFC 5938, 6038, 7750)
+    tally: FeatureTally | None = None  # what the RFC 6038 / RFC 7750 modes showed
 
 
 async def ping(
@@ -68,49 +73,100 @@ async def _measure(
 ) -> PingOutcome:
     local = control.writer.get_extra_info("sockname")
     peer = control.writer.get_extra_info("peername")
+    control.machine.want(_wanted(settings))
     security = await set_up(control, settings, peer[0])
+    if settings.reflect_octets is not None and not control.machine.agreed & REFLECT_OCTETS:
+        raise RefusedError("the server does not offer Reflect Octets (RFC 6038)")
     protected = security.mode in (TwampMode.AUTHENTICATED, TwampMode.ENCRYPTED)
-    padding = _padding(settings, protected)
+    form = PacketFormat.of(security.mode_word, protected, settings.reflect_octets or 0)
+    padding = form.equal_padding if settings.padding is None else settings.padding
     family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
     sock = open_test_socket(
         local[0], 0, family, settings.dscp, _buffer_for(settings.count, padding)
     )
     try:
-        port, sid = await _request(
-            control, settings, padding, local[0], peer[0], sock.getsockname()[1]
+        if form.dscp_ecn:
+            enable_ancillary(sock)  # the replies' DS field: the backward path (RFC 7750)
+        accepted = await _request(
+            control, settings, form, padding, local[0], peer[0], sock.getsockname()[1]
         )
-        await control.send(control.machine.start_sessions())
-        await control.receive(StartAcked)
+        sid = accepted.sid
+        individual = bool(control.machine.agreed & TwampMode.INDIVIDUAL_SESSION_CONTROL)
+        await _start(control, sid, individual)
         clock = clock_state()
         record = TwampSessionRecord(
             sid=sid, mode=MODE_NAMES[security.mode], key_source=security.key_source
         )
         if on_start is not None:
             on_start(record)
+        tally = None
+        if form.dscp_ecn or form.reflect_length:
+            tally = FeatureTally(settings.dscp, form.dscp_ecn, form.reflect_length or 0)
         sender = SessionSender(
             record,
-            os.urandom(padding),  # RFC 4656 §4.1.2: padding SHOULD be random
+            # RFC 4656 §4.1.2: padding SHOULD be random; RFC 6038 §5.1 places its octets
+            form.sender_padding(padding, accepted.server_octets, os.urandom(padding)),
             session_protection(security.mode_word, sid, security.keys),
+            form,
+            tally,
         )
         # Only the reflector's replies reach us: RFC 5357 §3.5, its port in Accept-Session.
-        reflector = connect_peer(sock, (peer[0], port))
+        reflector = connect_peer(sock, (peer[0], accepted.port))
         problem = await _run(control, sock, reflector, sender, settings, clock)
         if problem is None:
-            await control.send(control.machine.stop_sessions(Accept.OK, 1))
-        return PingOutcome(record, problem, clock, security.ike_spis)
+            await _stop(control, sid, individual)
+        outcome = PingOutcome(record, problem, clock, security.ike_spis)
+        outcome.modes, outcome.tally = control.machine.agreed, tally
+        return outcome
     finally:
         sock.close()
+
+
+def _wanted(settings: PingSettings) -> int:
+    """The optional modes to use where offered (RFC 5938, RFC 6038, RFC 7750)."""
+    wanted = TwampMode.REFLECT_DSCP_ECN
+    if settings.start_n:
+        wanted |= TwampMode.INDIVIDUAL_SESSION_CONTROL
+    if settings.reflect_octets is not None:
+        wanted |= TwampMode.REFLECT_OCTETS
+    if settings.padding is None:  # an explicit --padding is sent as given
+        wanted |= TwampMode.SYMMETRICAL_SIZE
+    return int(wanted)
+
+
+async def _start(control: Control[TwampClientConnection], sid: bytes, individual: bool) -> None:
+    """Start-Sessions, or Start-N-Sessions for our one SID (RFC 4656 §3.7, RFC 5938 §3.2)."""
+    if not individual:
+        await control.send(control.machine.start_sessions())
+        await control.receive(StartAcked)
+        return
+    await control.send(control.machine.start_n_sessions((sid,)))
+    ack = await control.receive(SessionsAcked)
+    if ack.accept != Accept.OK:
+        meaning = Accept.interpret(ack.accept).meaning
+        raise RefusedError(f"the server refused Start-N-Sessions: Accept {ack.accept} ({meaning})")
+
+
+async def _stop(control: Control[TwampClientConnection], sid: bytes, individual: bool) -> None:
+    """Stop-Sessions, or Stop-N-Sessions and its Stop-N-Ack (RFC 5357 §3.8, RFC 5938 §3.4)."""
+    if not individual:
+        await control.send(control.machine.stop_sessions(Accept.OK, 1))
+        return
+    await control.send(control.machine.stop_n_sessions((sid,)))
+    await control.receive(SessionsAcked)
 
 
 async def _request(
     control: Control[TwampClientConnection],
     settings: PingSettings,
+    form: PacketFormat,
     padding: int,
     local: str,
     peer: str,
     sender_port: int,
-) -> tuple[int, bytes]:
-    """Request the session (RFC 5357 §3.5); return the reflector's port and the SID."""
+) -> AcceptSession:
+    """Request the session (RFC 5357 §3.5); return the Accept-Session (port, SID...)."""
+    octets = int.from_bytes(os.urandom(2)) if form.reflect_length is not None else 0
     request = RequestTwSession(
         sender_address=ipaddress.ip_address(local.split("%", 1)[0]),
         receiver_address=ipaddress.ip_address(peer.split("%", 1)[0]),
@@ -120,19 +176,17 @@ async def _request(
         start_time=now_ntp(),
         timeout=duration_to_ntp(settings.wait),
         type_p=dscp_type_p(settings.dscp),
+        reflect_octets=octets,  # RFC 6038 §4.2
+        reflect_length=form.reflect_length or 0,
     )
     await control.send(control.machine.request_session(request))
     accepted = (await control.receive(SessionAccepted)).accept
-    return accepted.port, accepted.sid
-
-
-def _padding(settings: PingSettings, protected: bool) -> int:
-    """Packet Padding: as asked, or enough for equal sizes both ways (RFC 5357 §4.1.2, D14)."""
-    if settings.padding is not None:
-        return settings.padding
-    if protected:
-        return REFLECTOR_AUTH_SIZE - SENDER_AUTH_SIZE
-    return REFLECTOR_OPEN_SIZE - SENDER_OPEN_SIZE
+    if accepted.reflected_octets != octets:  # RFC 6038 §4.3: SHALL contain our octets
+        raise OtwampError(
+            f"the server's Accept-Session reflected octets {accepted.reflected_octets:#06x}, "
+            f"not the {octets:#06x} sent (RFC 6038 §4.3)"
+        )
+    return accepted
 
 
 def _buffer_for(count: int, padding: int) -> int:

@@ -65,7 +65,13 @@ class TwampServer(ControlServer[_TwampConnection]):
             case OpenReflector(sid=sid, port=port, sender=sender, protection=protection):
                 sock = self.take_socket(conn, port)
                 conn.endpoints[sid] = ReflectorEndpoint(
-                    sock, sender, sid, effect.refwait_ns, self._closer(conn), protection
+                    sock,
+                    sender,
+                    sid,
+                    effect.refwait_ns,
+                    self._closer(conn),
+                    protection,
+                    effect.test_format,
                 )
             case StartTest(sids=sids):
                 clock = clock_state()  # per session: synchronization may change (D9)

@@ -43,10 +43,12 @@ class RequestTwSession:
     num_slots: int = 0
     num_packets: int = 0
     sid: bytes = bytes(16)
+    reflect_octets: int = 0  # RFC 6038 §4.2: Octets to be reflected (MBZ without the mode)
+    reflect_length: int = 0  # RFC 6038 §4.2: Length of padding to reflect
 
     SECTION = "RFC 5357 §3.5"
     BODY = 96
-    _S = struct.Struct("!BBBBIIHH16s16s16sIQQI8x")
+    _S = struct.Struct("!BBBBIIHH16s16s16sIQQIHH4x")
 
     @property
     def ipvn(self) -> int:
@@ -77,11 +79,13 @@ class RequestTwSession:
             self.start_time,
             self.timeout,
             self.type_p,
+            self.reflect_octets,
+            self.reflect_length,
         )
 
     @classmethod
-    def decode(cls, data: bytes) -> "RequestTwSession":
-        """Decode the 96-octet body."""
+    def decode(cls, data: bytes, reflect_octets: bool = False) -> "RequestTwSession":
+        """Decode the 96-octet body; the RFC 6038 fields only in the Reflect Octets mode."""
         need_length(data, cls.BODY, "Request-TW-Session", cls.SECTION)
         check_command(data, TwampCommand.REQUEST_TW_SESSION, "Request-TW-Session", cls.SECTION)
         (
@@ -100,6 +104,8 @@ class RequestTwSession:
             start,
             timeout,
             type_p,
+            octets,
+            length,
         ) = cls._S.unpack(data)
         sender, receiver = decode_addresses(ipvn, s_addr, r_addr, cls.SECTION)
         return cls(
@@ -116,6 +122,8 @@ class RequestTwSession:
             slots,
             packets,
             sid,
+            octets if reflect_octets else 0,  # MBZ without the mode (RFC 4656 §3.1)
+            length if reflect_octets else 0,
         )
 
 
@@ -135,15 +143,21 @@ def type_p_dscp(type_p: int) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class AcceptSession:
-    """Accept-Session (RFC 4656 §3.5, RFC 5357 §3.5): Accept, Port and SID."""
+    """Accept-Session (RFC 4656 §3.5, RFC 5357 §3.5): Accept, Port and SID.
+
+    With Reflect Octets (RFC 6038 §4.3) it also carries the Reflected octets
+    and the Server octets; without, those octets are MBZ.
+    """
 
     accept: int
     port: int = 0
     sid: bytes = bytes(16)
+    reflected_octets: int = 0
+    server_octets: int = 0
 
     SECTION = "RFC 4656 §3.5"
     BODY = 32
-    _S = struct.Struct("!BxH16s12x")
+    _S = struct.Struct("!BxH16sHH8x")
 
     def __post_init__(self) -> None:
         if len(self.sid) != 16:
@@ -151,13 +165,18 @@ class AcceptSession:
 
     def encode(self) -> bytes:
         """Encode the 32-octet body."""
-        return self._S.pack(self.accept, self.port, self.sid)
+        return self._S.pack(
+            self.accept, self.port, self.sid, self.reflected_octets, self.server_octets
+        )
 
     @classmethod
-    def decode(cls, data: bytes) -> "AcceptSession":
-        """Decode the 32-octet body."""
+    def decode(cls, data: bytes, reflect_octets: bool = False) -> "AcceptSession":
+        """Decode the 32-octet body; the RFC 6038 fields only in the Reflect Octets mode."""
         need_length(data, cls.BODY, "Accept-Session", cls.SECTION)
-        return cls(*cls._S.unpack(data))
+        accept, port, sid, reflected, server = cls._S.unpack(data)
+        if not reflect_octets:
+            return cls(accept, port, sid)
+        return cls(accept, port, sid, reflected, server)
 
 
 @dataclass(frozen=True, slots=True)
