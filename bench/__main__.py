@@ -33,6 +33,8 @@ Benchmarks (names for ``--only``):
   against one ``otwamp server`` on 127.0.0.2 with an embedded IKE responder
   (``bench.setup_time``; target: in each mode the ikev2 median is at most
   the pass-phrase median plus 10 %).
+* ``sustained``: one ``otwamp ping`` of 1,000,000 packets at 20,000 pps in
+  open mode (``bench.sustained``; target: no loss, client RSS <= 1 GB).
 * ``ike``: IKE SA establishments per second, otwamp's initiator against
   ``otwamp ike`` on 127.0.0.1 with ECDSA P-256 certificates and x25519, and
   charon against charon (own netns and config dirs) in the same run
@@ -72,14 +74,19 @@ from bench.procs import (
     security_arguments,
 )
 from bench.stats import JsonObject
+from bench.sustained import MAX_RSS_MB as SUSTAINED_MAX_RSS_MB
+from bench.sustained import PACKETS as SUSTAINED_PACKETS
+from bench.sustained import RATE as SUSTAINED_RATE
+from bench.sustained import run_sustained
 from bench.twamp import PingRun, log, ping_sessions, rtt_summary, run_ping, zero_loss_search
 from otwamp.wire.registry import TwampMode
 
 NAMES: tuple[str, ...] = ("baseline", "rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc")
 NAMES = (*NAMES, "owamp_to", "owamp_from")  # bench.owamp
 NAMES = (*NAMES, "setup", "setup_ikev2", "ike")  # bench.setup_time, bench.ike
+NAMES = (*NAMES, "sustained")  # bench.sustained
 # The benchmarks that talk to the TWAMP server on 127.0.0.1 (setup_ikev2 has its own).
-TWAMP_SERVER = {"rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc", "setup"}
+TWAMP_SERVER = {"rtt", "zero_loss", "zero_loss_auth", "zero_loss_enc", "setup", "sustained"}
 TARGET_ZERO_LOSS_PPS = 20_000
 TARGET_SECURED_ZERO_LOSS_PPS = 10_000  # authenticated and encrypted modes
 TARGET_OWAMP_ZERO_LOSS_PPS = 25_000  # per direction
@@ -256,6 +263,9 @@ def _run(names: tuple[str, ...], params: Parameters, result: JsonObject) -> None
             baseline.get(f"udp_echo_plain_{RTT_RATE}pps"),
             baseline.get(f"udp_echo_stamped_{RTT_RATE}pps"),
         )
+    if "sustained" in names:
+        log(f"sustained: {SUSTAINED_PACKETS:,} packets at {SUSTAINED_RATE:,} pps")
+        result["sustained"] = run_sustained(port)
     if "ike" in names:
         result["ike"] = run_ike(quick=params == QUICK)
     result["targets"] = _targets(result)
@@ -373,6 +383,15 @@ def _targets(result: JsonObject) -> JsonObject:
             "target": f"<= {TARGET_RTT_MEDIAN_US:g}",
             "measured": measured,
             "pass": measured is not None and rtt["lost"] == 0 and measured <= TARGET_RTT_MEDIAN_US,
+        }
+    sustained = result.get("sustained")
+    if sustained is not None:
+        rss = sustained["client_max_rss_mb"]
+        targets["sustained_zero_loss_rss_mb"] = {
+            "target": f"0 lost of {SUSTAINED_PACKETS:,} at {SUSTAINED_RATE:,} pps, "
+            f"client RSS <= {SUSTAINED_MAX_RSS_MB} MB",
+            "measured": {"lost": sustained["lost"], "client_max_rss_mb": rss},
+            "pass": sustained["lost"] == 0 and rss <= SUSTAINED_MAX_RSS_MB,
         }
     ike = None if "ike" not in result else ike_target(result["ike"])
     if ike is not None:

@@ -34,7 +34,7 @@ twamp_records = st.builds(
     sid=st.just(SID),
     mode=st.just("encrypted"),
     key_source=st.just("ike"),
-    sent=st.lists(st.builds(Sent, seqs, stamps), max_size=12),
+    sent=st.lists(st.builds(Sent, seqs, stamps, st.one_of(st.none(), times)), max_size=12),
     replies=st.lists(
         st.builds(Reply, seqs, seqs, stamps, stamps, stamps, stamps, st.integers(0, 255), ttls),
         max_size=12,
@@ -129,3 +129,23 @@ def test_a_regular_session_costs_a_few_octets_a_packet():
     assert _decode(blob, record) == record
     assert len(blob) < 8 * 1000
     assert len(packets.encode(owping_outcome().to)) < 200
+
+
+def test_a_format_1_blob_reads_with_no_kernel_transmit_times():
+    """Blobs written before format 2 (issue 15) still read: every T1 is the in-packet one."""
+    record = TwampSessionRecord(
+        sid=SID,
+        mode="open",
+        key_source="none",
+        sent=[Sent(7, Stamp(2_000_000_000 * 10**9, True, 0.5), 2_000_000_000 * 10**9 + 900)],
+    )
+    blob = packets.encode(record)
+    kind, body = blob[4], zlib.decompress(blob[5:])
+    # Drop format 2's last column (its header and one value) and say format 1.
+    head = packets._COUNT.pack(packets._COUNT.unpack_from(body)[0] - 1)
+    old = head + body[packets._COUNT.size : -(packets._COLUMN_HEAD.size + 8)]
+    legacy = packets.MAGIC + bytes((1, kind)) + zlib.compress(old)
+    [sent] = packets.decode(legacy, sid=SID, mode="open", key_source="none", direction=None).sent
+    assert (sent.seq, sent.t1, sent.t1_kernel_ns) == (7, record.sent[0].t1, None)
+    [again] = packets.decode(blob, sid=SID, mode="open", key_source="none", direction=None).sent
+    assert again.t1_kernel_ns == 2_000_000_000 * 10**9 + 900 and again.t1_source == "kernel"

@@ -9,9 +9,11 @@ times delta-encoded against the previous packet and a packet's later stamps
 stored as offsets from its first, all compressed with zlib. Sequence numbers
 and times then shrink to a few bits each (measured in docs/ARCHIVE.md).
 
-Layout (format 1): magic ``OTR``, format octet, kind octet (1 TWAMP, 2 OWAMP),
-then zlib of: a column count (u32) and per column a type octet (``q``
-int64 or ``d`` float64), a length (u32) and its values, little-endian.
+Layout: magic ``OTR``, format octet, kind octet (1 TWAMP, 2 OWAMP), then
+zlib of: a column count (u32) and per column a type octet (``q`` int64 or
+``d`` float64), a length (u32) and its values, little-endian. Format 2 adds
+to TWAMP the kernel's transmit time of each test packet, as an offset from
+its in-packet T1 (issue 15); format 1 blobs read as having none.
 """
 
 import struct
@@ -33,7 +35,9 @@ from otwamp.results.records import (
 )
 
 MAGIC = b"OTR"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # what decode reads
+ABSENT = -(1 << 63)  # no kernel transmit time (an offset from T1 is never this)
 TWAMP_KIND, OWAMP_KIND = 1, 2
 NONE = -1  # an absent TTL, Next Seqno or discard start (all non-negative when present)
 MAX_BODY = 1 << 28  # octets a blob may decompress to: a small blob cannot claim gigabytes
@@ -74,10 +78,10 @@ def _pack(kind: int, columns: Sequence[Column]) -> bytes:
     return MAGIC + bytes((FORMAT, kind)) + zlib.compress(b"".join(body), 6)
 
 
-def _unpack(blob: bytes) -> tuple[int, list[Column]]:
-    """The kind and columns of a blob; RecordsFormatError for anything else."""
-    if len(blob) < 5 or blob[:3] != MAGIC or blob[3] != FORMAT or blob[4] not in (1, 2):
-        raise RecordsFormatError("not a format 1 records blob", field="records")
+def _unpack(blob: bytes) -> tuple[int, int, list[Column]]:
+    """The format, kind and columns of a blob; RecordsFormatError for anything else."""
+    if len(blob) < 5 or blob[:3] != MAGIC or blob[3] not in FORMATS or blob[4] not in (1, 2):
+        raise RecordsFormatError("not a records blob of format 1 or 2", field="records")
     try:
         inflate = zlib.decompressobj()
         body = inflate.decompress(blob[5:], MAX_BODY)
@@ -104,7 +108,7 @@ def _unpack(blob: bytes) -> tuple[int, list[Column]]:
         raise RecordsFormatError("truncated", field="records") from None
     if offset != len(body):
         raise RecordsFormatError("trailing octets", field="records")
-    return blob[4], columns
+    return blob[3], blob[4], columns
 
 
 def _take(columns: list[Column], codes: str, lengths: Sequence[int]) -> list[Column]:
@@ -152,7 +156,8 @@ def _dropped(dropped: Dropped) -> list[int]:
 
 # --- TWAMP --------------------------------------------------------------------
 
-# meta, sent: seq t1(3); replies: sender_seq reflector_seq t1..t4(3 each) sender_ttl ttl
+# meta, sent: seq t1(3); replies: sender_seq reflector_seq t1..t4(3 each) sender_ttl ttl;
+# format 2: sent t1_kernel (offset from t1, or ABSENT)
 _TWAMP_CODES = "q" + "qqqd" + "qq" + "qqd" * 4 + "qq"
 
 
@@ -176,19 +181,26 @@ def _encode_twamp(record: TwampSessionRecord) -> bytes:
             *_stamp_columns([reply.t4 for reply in replies], t3),
             _ints(reply.sender_ttl for reply in replies),
             _ints(_optional(reply.ttl) for reply in replies),
+            _ints(
+                ABSENT if sent.t1_kernel_ns is None else sent.t1_kernel_ns - sent.t1.ns
+                for sent in record.sent
+            ),
         ],
     )
 
 
 def _decode_twamp(
-    columns: list[Column], sid: bytes, mode: str, key_source: str
+    columns: list[Column], sid: bytes, mode: str, key_source: str, form: int
 ) -> TwampSessionRecord:
     if not columns or len(columns[0]) != 10:
         raise RecordsFormatError("bad TWAMP header", field="records")
     n_sent, n_replies, completed, initial_ttl, *drops = columns[0]
-    lengths = [10, *[n_sent] * 4, *[n_replies] * 16]
-    cols = _take(columns, _TWAMP_CODES, lengths)
+    kernel = form >= 2  # the kernel transmit times' column
+    lengths = [10, *[n_sent] * 4, *[n_replies] * 16, *[n_sent] * kernel]
+    cols = _take(columns, _TWAMP_CODES + "q" * kernel, lengths)
     sent_t1 = _stamps(_undelta(cols[2]), cols[3], cols[4])
+    offsets = cols[21] if kernel else [ABSENT] * n_sent
+    kernel_ns = [None if o == ABSENT else t.ns + o for t, o in zip(sent_t1, offsets, strict=True)]
     seqs = _undelta(cols[1])
     t1 = _undelta(cols[7])
     t2 = [a + b for a, b in zip(t1, cols[10], strict=True)]
@@ -207,7 +219,7 @@ def _decode_twamp(
         sid=sid,
         mode=mode,
         key_source=key_source,
-        sent=[Sent(seq, stamp) for seq, stamp in zip(seqs, sent_t1, strict=True)],
+        sent=[Sent(*fields) for fields in zip(seqs, sent_t1, kernel_ns, strict=True)],
         replies=replies,
         dropped=Dropped(*drops),
         completed=bool(completed),
@@ -290,7 +302,7 @@ SessionRecord = TwampSessionRecord | OwampSessionRecord
 
 
 def encode(record: SessionRecord) -> bytes:
-    """A session's per-packet records as a format 1 blob."""
+    """A session's per-packet records as a blob of format FORMAT."""
     if isinstance(record, TwampSessionRecord):
         return _encode_twamp(record)
     return _encode_owamp(record)
@@ -303,7 +315,7 @@ def decode(
 
     ``incomplete`` (OWAMP) is in the row's summary, not here.
     """
-    kind, columns = _unpack(blob)
+    form, kind, columns = _unpack(blob)
     if kind == TWAMP_KIND:
-        return _decode_twamp(columns, sid, mode, key_source)
+        return _decode_twamp(columns, sid, mode, key_source, form)
     return _decode_owamp(columns, sid, direction or "", mode, key_source)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 
 from otwamp.archive.engines import ArchiveError, ArchiveUnavailable, Engine, open_engine
+from otwamp.archive.packets import FORMAT as RECORDS_FORMAT
 from otwamp.archive.rows import ArchiveRow, Measurement, archive_rows
 from otwamp.archive.schema import COLUMNS
 from otwamp.archive.versions import migrate
@@ -36,7 +37,6 @@ log = logging.getLogger("otwamp.archive")
 SPOOL_SESSIONS = 10_000
 SPOOL_RECORDS = 64 * 1024 * 1024
 BATCH = 200  # rows per transaction
-RECORDS_FORMAT = 1  # archive/packets.py FORMAT
 
 _NAMES = ", ".join(column.name for column in COLUMNS)
 INSERT_SESSION = (

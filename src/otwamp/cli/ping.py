@@ -21,8 +21,9 @@ from otwamp.drivers.control_client import PingSettings
 from otwamp.drivers.twamp_client import TWAMP_PORT, PingOutcome, ping
 from otwamp.results.metrics import summarize_twamp
 from otwamp.results.records import TwampSessionRecord
-from otwamp.results.report import raw_lines, render_text, to_json
+from otwamp.results.report import raw_lines, render_text, timestamps_json, to_json
 from otwamp.wire.registry import TwampMode
+from otwamp.wire.twamp_features import EXTENSION_NAMES
 from otwamp.wire.twamp_test import (
     REFLECTOR_AUTH_SIZE,
     REFLECTOR_OPEN_SIZE,
@@ -54,16 +55,41 @@ TWAMP = Protocol(
 
 @click.command(name="ping")
 @measurement_options(TWAMP)
+@click.option(
+    "--start-n",
+    is_flag=True,
+    help=(
+        "Start and stop the session with Start-N-Sessions / Stop-N-Sessions when the server "
+        "offers Individual Session Control (RFC 5938)."
+    ),
+)
+@click.option(
+    "--reflect-octets",
+    type=click.IntRange(min=0, max=0xFFFF),
+    metavar="N",
+    help=(
+        "Ask the reflector to return N octets of our padding (Reflect Octets, RFC 6038); "
+        "replies are checked. Fails if the server does not offer it."
+    ),
+)
 @one_line_errors
 def ping_command(
-    target: str, as_json: bool, raw: bool, percentiles: bool, verbose: int, **options: Any
+    target: str,
+    as_json: bool,
+    raw: bool,
+    percentiles: bool,
+    verbose: int,
+    start_n: bool,
+    reflect_octets: int | None,
+    **options: Any,
 ) -> None:
     """Measure round-trip and one-way delay, loss and jitter with TWAMP (RFC 5357).
 
-    HOST[:PORT] is the TWAMP server (port 862 by default).
+    HOST[:PORT] is the TWAMP server (port 862 by default). Symmetrical Size (RFC 6038,
+    without --padding) and DSCP and ECN Monitoring (RFC 7750) are used when offered.
     """
     setup_logging(verbose)
-    settings = settings_from(target, TWAMP, options)
+    settings = settings_from(target, TWAMP, options, start_n=start_n, reflect_octets=reflect_octets)
     try:
         outcome = asyncio.run(run_with_keys(settings, lambda: _ping_with_progress(settings)))
     except OSError as exc:
@@ -97,7 +123,20 @@ def _report(outcome: PingOutcome, *, as_json: bool, raw: bool, percentiles: bool
             click.echo(line)
         return
     summary = summarize_twamp(outcome.record)
+    tally = {} if outcome.tally is None else outcome.tally.to_json()
     if as_json:
-        click.echo(json.dumps(to_json(summary) | ike_sa_json(outcome.ike_spis), indent=2))
+        extensions = {"twamp_extensions": _extension_names(outcome.modes)} | tally
+        body = to_json(summary) | timestamps_json(summary) | extensions
+        body |= ike_sa_json(outcome.ike_spis)
+        click.echo(json.dumps(body, indent=2))
     else:
-        click.echo(with_ike_sa(render_text(summary, percentiles), outcome.ike_spis))
+        text = render_text(summary, percentiles)
+        lines = [] if outcome.tally is None else outcome.tally.lines()
+        if outcome.modes:
+            lines.insert(0, f"TWAMP extensions: {', '.join(_extension_names(outcome.modes))}")
+        click.echo(with_ike_sa("\n".join([text, *lines]), outcome.ike_spis))
+
+
+def _extension_names(modes: int) -> list[str]:
+    """The optional modes used, by their --twamp-extensions names."""
+    return [name for name, bit in EXTENSION_NAMES.items() if modes & bit]

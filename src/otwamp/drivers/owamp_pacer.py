@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from otwamp.drivers.clock import ClockState, now_ntp
-from otwamp.drivers.pacer import send_stamped
+from otwamp.drivers.pacer import IDLE, Transmitter
 from otwamp.drivers.udp import SocketCounts, receive_all
 from otwamp.results.records import Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
@@ -83,15 +83,23 @@ def _pace(
     seq = 0
     count = len(sending.times) if sending else 0
     packet = sending.sender.prepare(0) if sending and count else bytearray()
+    transmitter = (
+        None
+        if sending is None
+        else Transmitter(sending.sock, sending.destination, sending.sender, error, sending.kernel)
+    )
+    busy = time.perf_counter()
     while not stop.is_set():
         now = now_ntp()
         if sending is not None and seq < count and ntp_diff(now, sending.times[seq]) >= 0:
             if too_late(sending.times[seq], now, sending.timeout):
                 sending.sender.skip(seq)
             else:
-                ntp = send_stamped(
-                    sending.sock, sending.destination, sending.sender, packet, error, sending.kernel
-                )
+                assert transmitter is not None
+                if time.perf_counter() - busy > IDLE:
+                    transmitter.warm(packet)
+                ntp = transmitter.send(packet)
+                busy = time.perf_counter()
                 sending.sender.mark_sent(seq, ntp, estimate)
             seq += 1
             if seq < count:

@@ -5,23 +5,43 @@ tens of microseconds, so the test session runs in a worker thread around
 select(2), whose timeout has microsecond resolution. The thread owns the test
 socket, connected to the reflector (``connect_peer``); the sans-I/O
 ``SessionSender`` does all packet work.
+
+Each packet is built before it is due; its Timestamp is the last thing
+written before the send call (decision D10), by ``Transmitter``, which binds
+everything it needs beforehand. Where the kernel reports transmit times
+(SO_TIMESTAMPING, ``drivers/txstamp.py``), they become the T1 of the
+sender's records; the in-packet T1 is sent all the same (RFC 5357 §4.1.2).
 """
 
+import itertools
 import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from otwamp.drivers.clock import ClockState
-from otwamp.drivers.udp import SocketCounts, receive_all, send_datagram
+from otwamp.drivers.stamp_reflector import receive_datagrams, transmit_times
+from otwamp.drivers.txstamp import enable_transmit_stamps
+from otwamp.drivers.udp import SocketCounts
 from otwamp.results.records import Stamp
 from otwamp.session.packets import SenderPackets
 from otwamp.session.sender import SessionSender
-from otwamp.wire.timestamp import ns_to_ntp
+from otwamp.session.txstamps import TransmitStamps
+from otwamp.wire.timestamp import NTP_UNIX_OFFSET, ntp_to_ns
 
 _POLL = 0.1  # longest wait, so that a stop request is seen promptly
+_NS = 1_000_000_000
+_NTP_UNIX_NS = NTP_UNIX_OFFSET * _NS
+_NTP_MASK = (1 << 64) - 1  # the seconds wrap into era 1 in 2036 (RFC 5905 §6)
+MSG_PROBE = 0x10  # Linux: run the send path up to the route, send nothing
+IDLE = 200e-6  # seconds idle before a send after which the send path is warmed first
+
+
+def ntp_now() -> int:
+    """``ns_to_ntp(time.time_ns())`` in one expression, as ``Transmitter`` computes it."""
+    return (((time.time_ns() + _NTP_UNIX_NS) << 32) // _NS) & _NTP_MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +50,72 @@ class PacerPlan:
 
     offsets: Sequence[float]  # seconds after the start, one per packet
     wait: float  # seconds to wait after the last send for missing replies
+
+
+class Transmitter:
+    """Stamps and sends one session's packets, the stamp the last step before the send call.
+
+    ``destination`` None sends to the peer ``sock`` is connected to. A full
+    send buffer is waited out and the packet restamped; an ICMP error queued
+    for an earlier datagram is counted and the send tried once more (as
+    ``udp.send_datagram``).
+
+    After an idle spell the kernel's send path is cold: a system call that
+    goes through it with MSG_PROBE, sending nothing, brings it into the
+    caches before the stamp (``warm``), so the stamp stays close to the
+    wire when packets are sparse, the common case.
+    """
+
+    __slots__ = ("_counts", "_error", "_probe", "_send", "_sock", "_stamp")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        destination: tuple[str, int] | None,
+        sender: SenderPackets,
+        error: int,
+        counts: SocketCounts,
+    ) -> None:
+        self._sock = sock
+        self._stamp = sender.stamp
+        self._error = error
+        self._counts = counts
+        self._send: Callable[[bytes | bytearray], int]
+        self._probe: Callable[[bytearray], int]
+        sendmsg = sock.sendmsg
+        if destination is None:
+            self._send = sock.send
+            self._probe = lambda data: sendmsg((data,), (), MSG_PROBE)
+        else:
+            sendto = sock.sendto
+            self._send = lambda data: sendto(data, destination)
+            self._probe = lambda data: sendmsg((data,), (), MSG_PROBE, destination)
+
+    def warm(self, packet: bytearray) -> None:
+        """Run the kernel's send path for ``packet`` without sending it (MSG_PROBE)."""
+        try:
+            self._probe(packet)
+        except ConnectionRefusedError:  # an ICMP error queued for an earlier datagram
+            self._counts.refused += 1
+        except OSError:  # the send will say what is wrong
+            return
+
+    def send(self, packet: bytearray) -> int:
+        """Stamp ``packet`` and send it; return its Timestamp."""
+        stamp, send, error, time_ns = self._stamp, self._send, self._error, time.time_ns
+        refused = 0
+        while True:
+            ntp = (((time_ns() + _NTP_UNIX_NS) << 32) // _NS) & _NTP_MASK
+            try:
+                send(stamp(packet, ntp, error))
+                return ntp
+            except BlockingIOError:
+                select.select([], [self._sock], [], _POLL)
+            except ConnectionRefusedError:  # an ICMP error queued for an earlier datagram
+                self._counts.refused += 1
+                refused += 1
+                if refused == 2:  # the peer is unreachable: not sent
+                    return ntp
 
 
 def run_session(
@@ -45,9 +131,13 @@ def run_session(
     ``sock`` is connected to ``reflector``, the address its replies come from.
     """
     kernel = SocketCounts()
+    stamps = TransmitStamps() if enable_transmit_stamps(sock) else None
     try:
-        _pace(sock, reflector, sender, plan, clock, stop, kernel)
+        _pace(sock, reflector, sender, plan, clock, stop, kernel, stamps)
     finally:
+        if stamps is not None:
+            _take_stamps(sock, sender, stamps)
+            sender.settle()
         kernel.settle(sock)
         sender.record.dropped.kernel_drops = kernel.kernel_drops
 
@@ -60,19 +150,26 @@ def _pace(
     clock: ClockState,
     stop: threading.Event,
     kernel: SocketCounts,
+    stamps: TransmitStamps | None,
 ) -> None:
     """The send and receive loop of ``run_session``."""
     count = len(plan.offsets)
     estimate = clock.estimate
-    error = estimate.to_int()
+    transmitter = Transmitter(sock, None, sender, estimate.to_int(), kernel)
+    transmit = transmitter.send
     start = time.perf_counter()
-    seq, deadline = 0, 0.0
+    seq, deadline, busy = 0, 0.0, start
     packet = sender.prepare(0) if count else bytearray()
     while not stop.is_set():
         now = time.perf_counter()
         if seq < count and now >= start + plan.offsets[seq]:
-            ntp = send_stamped(sock, None, sender, packet, error, kernel)
+            if now - busy > IDLE:
+                transmitter.warm(packet)
+            ntp = transmit(packet)
+            busy = time.perf_counter()
             sender.mark_sent(seq, ntp, estimate)
+            if stamps is not None:
+                stamps.sent(seq, ntp_to_ns(ntp))
             seq += 1
             if seq < count:
                 packet = sender.prepare(seq)
@@ -83,29 +180,21 @@ def _pace(
             return
         due = start + plan.offsets[seq] if seq < count else deadline
         if select.select([sock], [], [], min(max(due - now, 0.0), _POLL))[0]:
+            if stamps is not None:
+                _take_stamps(sock, sender, stamps)
             _collect(sock, reflector, sender, clock, kernel)
 
 
-def send_stamped(
-    sock: socket.socket,
-    destination: tuple[str, int] | None,
-    sender: SenderPackets,
-    packet: bytearray,
-    error: int,
-    kernel: SocketCounts,
-) -> int:
-    """Stamp and send one packet, waiting out a full send buffer; return its timestamp.
+def _take_stamps(sock: socket.socket, sender: SessionSender, stamps: TransmitStamps) -> None:
+    """Record the kernel transmit times queued on ``sock``.
 
-    ``destination`` None sends to the peer ``sock`` is connected to.
+    No more reads than reports awaited: the read that finds the queue empty
+    is a system call per packet saved at high rates.
     """
-    while True:
-        ntp = ns_to_ntp(time.time_ns())
-        wire = sender.stamp(packet, ntp, error)  # the last step before the send (D10)
-        try:
-            send_datagram(sock, wire, destination, kernel)
-            return ntp
-        except BlockingIOError:
-            select.select([], [sock], [], _POLL)
+    for ordinal, ns in itertools.islice(transmit_times(sock), stamps.awaited or 1):
+        seq = stamps.stamped(ordinal, ns)
+        if seq is not None:
+            sender.kernel_sent(seq, ns)
 
 
 def _collect(
@@ -117,8 +206,10 @@ def _collect(
 ) -> None:
     """Record every queued reply; datagrams from elsewhere are counted and dropped."""
     sync, error = clock.synchronized, clock.error
-    for datagram in receive_all(sock, kernel):
+    # receive_datagrams: with the DS field too, when RFC 7750 asked the socket for it
+    for datagram in receive_datagrams(sock, kernel):
         if datagram.source != reflector:
             sender.record.dropped.wrong_source += 1
             continue
-        sender.on_datagram(datagram.data, Stamp(datagram.time_ns, sync, error), datagram.ttl)
+        stamp = Stamp(datagram.time_ns, sync, error)
+        sender.on_datagram(datagram.data, stamp, datagram.ttl, datagram.tos)

@@ -8,19 +8,22 @@ once for the backward direction, since the reflector numbers every packet it
 receives, duplicates included (RFC 5357 §4.2.1).
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from otwamp.results.delay import (
+    MISSING,
     DelaySample,
     DelaySummary,
     OneWaySummary,
+    summarize_delay_column,
     summarize_delays,
     summarize_one_way,
 )
 from otwamp.results.ordering import count_reordered, first_copies
-from otwamp.results.records import Dropped, Reply, TwampSessionRecord
-from otwamp.results.stats import Stats, summarize
+from otwamp.results.records import NO_TTL, Dropped, Reply, ReplyLog, TwampSessionRecord
+from otwamp.results.stats import Stats, summarize_column
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ class TwampSummary:
     backward: DirectionSummary
     processing: Stats | None  # reflector's T3 - T2
     protocol: str = "twamp"
+    t1_kernel: int = 0  # sent packets whose T1 is the kernel's transmit time
 
 
 def rtt_ns(reply: Reply) -> int:
@@ -144,34 +148,6 @@ def backward_sample(reply: Reply) -> DelaySample:
     return DelaySample.between(reply.reflector_seq, reply.t3, reply.t4)
 
 
-def unique_by(replies: Iterable[Reply], key: Callable[[Reply], int]) -> list[Reply]:
-    """The first reply for each key, in arrival order."""
-    firsts: dict[int, Reply] = {}
-    for reply in replies:
-        firsts.setdefault(key(reply), reply)
-    return list(firsts.values())
-
-
-def by_sender_seq(reply: Reply) -> int:
-    """The Session-Sender's sequence number of a reply."""
-    return reply.sender_seq
-
-
-def by_reflector_seq(reply: Reply) -> int:
-    """The Session-Reflector's sequence number of a reply."""
-    return reply.reflector_seq
-
-
-def reflector_sent(replies: Sequence[Reply]) -> int:
-    """Packets the reflector sent, estimated as its largest sequence number + 1.
-
-    The reflector numbers its packets from 0 (RFC 5357 §4.2.1), so this is
-    exact unless the last replies were lost; then it undercounts, and their
-    loss is charged to the forward direction.
-    """
-    return max((reply.reflector_seq for reply in replies), default=-1) + 1
-
-
 def ttl_range(ttls: Iterable[int | None]) -> Range | None:
     """Range of the observed TTLs, ignoring unknown ones."""
     known = [ttl for ttl in ttls if ttl is not None]
@@ -181,12 +157,6 @@ def ttl_range(ttls: Iterable[int | None]) -> Range | None:
 def hops_range(ttl: Range | None, initial_ttl: int) -> Range | None:
     """Hop counts initial TTL - TTL for a TTL range."""
     return None if ttl is None else Range(initial_ttl - ttl.max, initial_ttl - ttl.min)
-
-
-def forward_reordered(reflected: Sequence[Reply]) -> int:
-    """Forward reordering: sender seqs in the order the reflector numbered them (RFC 4737 §3.3)."""
-    in_reflector_order = sorted(reflected, key=by_reflector_seq)
-    return count_reordered(first_copies(reply.sender_seq for reply in in_reflector_order))
 
 
 def summarize_direction(
@@ -199,59 +169,165 @@ def summarize_direction(
     initial_ttl: int,
 ) -> DirectionSummary:
     """Gather one direction's figures."""
-    ttl = ttl_range(ttls)
-    return DirectionSummary(
-        one_way=summarize_one_way(samples),
+    return _direction(
+        summarize_one_way(samples),
         lost=lost,
         duplicates=duplicates,
         reordered=reordered,
-        ttl=ttl,
-        hops=hops_range(ttl, initial_ttl),
+        ttl=ttl_range(ttls),
+        initial_ttl=initial_ttl,
+    )
+
+
+def dense(seqs: "array[int]", count: int) -> bool:
+    """Whether sequence numbers fit columns indexed by them (a hostile peer's may not)."""
+    return not seqs or max(seqs) < 2 * count + 1024
+
+
+def first_indices(seqs: "array[int]") -> "array[int]":
+    """Indices of the first occurrence of each sequence number, in order (RFC 4737 §3.6)."""
+    firsts = array("I")
+    if dense(seqs, len(seqs)):
+        seen = bytearray(max(seqs, default=-1) + 1)
+        for index, seq in enumerate(seqs):
+            if not seen[seq]:
+                seen[seq] = 1
+                firsts.append(index)
+    else:
+        kept: set[int] = set()
+        for index, seq in enumerate(seqs):
+            if seq not in kept:
+                kept.add(seq)
+                firsts.append(index)
+    return firsts
+
+
+def delays_by_seq(seqs: "array[int]", indices: "array[int]", delays: Iterable[int]) -> DelaySummary:
+    """``summarize_delays`` of the delays of replies ``indices`` (first copies: distinct
+    sequence numbers, every one in ``seqs``), by sequence number in a column if dense."""
+    numbered = zip((seqs[index] for index in indices), delays, strict=True)
+    if not dense(seqs, len(indices)):
+        return summarize_delays(numbered)
+    column = array("q", [MISSING]) * (max(seqs, default=-1) + 1)
+    for seq, delay in numbered:
+        column[seq] = delay
+    return summarize_delay_column(column)
+
+
+def in_seq_order(seqs: "array[int]", indices: "array[int]", values: Iterable[int]) -> Iterator[int]:
+    """``values`` of replies ``indices`` (first copies) in the order of their ``seqs``."""
+    numbered = zip((seqs[index] for index in indices), values, strict=True)
+    if not dense(seqs, len(indices)):
+        return (value for _seq, value in sorted(numbered))
+    column = array("q", [MISSING]) * (max(seqs, default=-1) + 1)
+    for seq, value in numbered:
+        column[seq] = value
+    return (value for value in column if value != MISSING)
+
+
+def column_range(column: "array[int]", missing: int | None = None) -> Range | None:
+    """Range of a column of TTLs, leaving out ``missing`` (unknown)."""
+    if missing is not None and missing in column:
+        column = array(column.typecode, (value for value in column if value != missing))
+    return Range(min(column), max(column)) if column else None
+
+
+def first_copies_of(seqs: Iterable[int], column: "array[int]") -> Iterator[int]:
+    """``first_copies`` of ``seqs``, all in ``column``: a bit per number where it is dense."""
+    if not dense(column, len(column)):
+        return first_copies(seqs)
+    return _first_copies_dense(seqs, bytearray(max(column, default=-1) + 1))
+
+
+def _first_copies_dense(seqs: Iterable[int], seen: bytearray) -> Iterator[int]:
+    for seq in seqs:
+        if not seen[seq]:
+            seen[seq] = 1
+            yield seq
+
+
+def one_way(
+    log: ReplyLog, indices: "array[int]", seqs: "array[int]", sent: int, received: int
+) -> OneWaySummary:
+    """The one-way delays T``received + 1`` - T``sent + 1`` of the replies ``indices``."""
+    start, end = log.t[sent], log.t[received]
+    pairs = log.estimate_pairs(indices, sent, received)
+    return OneWaySummary(
+        delays=delays_by_seq(seqs, indices, (end[i] - start[i] for i in indices)),
+        sync=bool(indices) and all(a[0] and b[0] for a, b in pairs),  # RFC 4656 §4.1.2
+        error=max((a[1] + b[1] for a, b in pairs), default=None),
     )
 
 
 def summarize_twamp(record: TwampSessionRecord) -> TwampSummary:
-    """Compute every metric of a TWAMP session record."""
-    replies = record.replies
-    firsts = unique_by(replies, by_sender_seq)  # one per sender packet
-    reflected = unique_by(replies, by_reflector_seq)  # one per reflector packet
-    sent = len(record.sent)
+    """Compute every metric of a TWAMP session record, from its columns."""
+    log = record.reply_log
+    t1, t2, t3, t4 = log.t
+    firsts = first_indices(log.sender_seq)  # one per sender packet
+    reflected = first_indices(log.reflector_seq)  # one per reflector packet
+    sent, replies = len(record.sent), len(log)
     forward_dups = len(reflected) - len(firsts)
-    backward_dups = len(replies) - len(reflected)
-    reflector_count = reflector_sent(replies)
+    # Packets the reflector sent: it numbers them from 0 (RFC 5357 §4.2.1), so this is
+    # exact unless the last replies were lost; then their loss is charged forward.
+    reflector_count = max(log.reflector_seq, default=-1) + 1
     # The reflector also numbered the forward duplicates it reflected; they are not losses.
     forward_lost = max(0, sent - (reflector_count - forward_dups))
     packets = PacketCounts.counted(
         record.dropped,
         sent=sent,
         received=len(firsts),
-        duplicates=len(replies) - len(firsts),
-        reordered=count_reordered(reply.sender_seq for reply in firsts),
+        duplicates=replies - len(firsts),
+        reordered=count_reordered(log.sender_seq[i] for i in firsts),
     )
-    forward = summarize_direction(
-        (forward_sample(reply) for reply in firsts),
+    # Forward reordering: sender seqs in the order the reflector numbered them (RFC 4737 §3.3).
+    in_reflector_order = in_seq_order(
+        log.reflector_seq, reflected, (log.sender_seq[i] for i in reflected)
+    )
+    forward = _direction(
+        one_way(log, firsts, log.sender_seq, 0, 1),
         lost=forward_lost,
         duplicates=forward_dups,
-        reordered=forward_reordered(reflected),
-        ttls=(reply.sender_ttl for reply in replies),
+        reordered=count_reordered(first_copies_of(in_reflector_order, log.sender_seq)),
+        ttl=column_range(log.sender_ttl),
         initial_ttl=record.initial_ttl,
     )
-    backward = summarize_direction(
-        (backward_sample(reply) for reply in reflected),
+    backward = _direction(
+        one_way(log, reflected, log.reflector_seq, 2, 3),
         lost=reflector_count - len(reflected),
-        duplicates=backward_dups,
-        reordered=count_reordered(reply.reflector_seq for reply in reflected),
-        ttls=(reply.ttl for reply in replies),
+        duplicates=replies - len(reflected),
+        reordered=count_reordered(log.reflector_seq[i] for i in reflected),
+        ttl=column_range(log.ttl, NO_TTL),
         initial_ttl=record.initial_ttl,
     )
+    rtt = ((t4[i] - t1[i]) - (t3[i] - t2[i]) for i in firsts)  # RFC 5357 §4.2.1
     return TwampSummary(
         sid=record.sid,
         mode=record.mode,
         key_source=record.key_source,
         completed=record.completed,
         packets=packets,
-        rtt=summarize_delays((reply.sender_seq, rtt_ns(reply)) for reply in firsts),
+        rtt=delays_by_seq(log.sender_seq, firsts, rtt),
         forward=forward,
         backward=backward,
-        processing=summarize(processing_ns(reply) for reply in reflected),
+        processing=summarize_column(array("q", (t3[i] - t2[i] for i in reflected))),
+        t1_kernel=record.sent_log.kernel_count,
+    )
+
+
+def _direction(
+    one_way: OneWaySummary,
+    *,
+    lost: int,
+    duplicates: int,
+    reordered: int,
+    ttl: Range | None,
+    initial_ttl: int,
+) -> DirectionSummary:
+    return DirectionSummary(
+        one_way=one_way,
+        lost=lost,
+        duplicates=duplicates,
+        reordered=reordered,
+        ttl=ttl,
+        hops=hops_range(ttl, initial_ttl),
     )

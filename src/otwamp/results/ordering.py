@@ -33,8 +33,17 @@ def reordered_flags(seqs: Iterable[int]) -> list[bool]:
 
 
 def count_reordered(seqs: Iterable[int]) -> int:
-    """Number of reordered packets among first copies, in arrival order (RFC 4737 §3.3)."""
-    return sum(reordered_flags(seqs))
+    """Number of reordered packets among first copies, in arrival order (RFC 4737 §3.3).
+
+    ``reordered_flags`` counted in one pass, with no list of flags.
+    """
+    count, next_exp = 0, None
+    for seq in seqs:
+        if next_exp is not None and seq < next_exp:
+            count += 1
+        else:
+            next_exp = seq + 1
+    return count
 
 
 def reordered_ratio(reordered: int, received: int) -> float | None:

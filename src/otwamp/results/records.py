@@ -4,7 +4,10 @@ Times are integers of nanoseconds since the Unix epoch, converted from the
 packets' NTP timestamps (RFC 5357 §4.1.2, §4.2.1) or taken from the kernel.
 """
 
+from array import array
+from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +21,27 @@ class Stamp:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """A test packet the Session-Sender sent."""
+    """A test packet the Session-Sender sent.
+
+    ``t1`` is the Timestamp in the packet (user space, just before the send
+    call); ``t1_kernel_ns`` the kernel's transmit time of the packet
+    (SO_TIMESTAMPING), when the kernel gave one: the T1 its replies use.
+    """
 
     seq: int
     t1: Stamp
+    t1_kernel_ns: int | None = None
+
+    @property
+    def recorded_t1(self) -> Stamp:
+        """The T1 of the records: the kernel's transmit time when known, else ``t1``."""
+        kernel, t1 = self.t1_kernel_ns, self.t1
+        return t1 if kernel is None else Stamp(kernel, t1.sync, t1.error)
+
+    @property
+    def t1_source(self) -> str:
+        """Where the T1 of the records comes from: "kernel" or "user"."""
+        return "user" if self.t1_kernel_ns is None else "kernel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +81,286 @@ class Dropped:
     kernel_drops: int = 0
 
 
+# --- the sender's records in columns -------------------------------------------
+#
+# A session of millions of packets keeps its records as ``array`` columns of
+# machine integers (docs/DECISIONS.md R13 does the same for OWAMP schedules):
+# a sent packet is its in-packet T1 (8 octets), the kernel's transmit time as
+# an offset from it (4) and its Error Estimate's code (1); a reply is two
+# sequence numbers (8), four times (32), the four Error Estimates' codes (4)
+# and two TTLs (3): 60 octets a packet where objects took 1.6 KB. An Error
+# Estimate, (S bit, seconds), is stored once per log and named by a code; a
+# session has a handful. The logs are sequences of ``Sent`` and ``Reply``:
+# indexing and iteration build the objects one at a time, so every reader of
+# records works unchanged, while the metrics read the columns themselves.
+_NO_KERNEL = -(1 << 31)  # the kernel offset column's "no kernel time"
+_KERNEL_RANGE = range(_NO_KERNEL + 1, 1 << 31)  # ns after (or before) the in-packet T1
+NO_TTL = -1  # the TTL column's "unknown"
+
+
+class Estimates:
+    """The (S bit, seconds) pairs of a log's timestamps, each stored once, by code."""
+
+    __slots__ = ("_codes", "pairs")
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[bool, float]] = []
+        self._codes: dict[tuple[bool, float], int] = {}
+
+    def code(self, stamp: Stamp) -> int:
+        """The code of ``stamp``'s Error Estimate, a new one if it is new."""
+        key = (stamp.sync, stamp.error)
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self.pairs)
+            self.pairs.append(key)
+        return code
+
+    def stamp(self, ns: int, code: int) -> Stamp:
+        """The Stamp at ``ns`` with the Error Estimate of ``code``."""
+        sync, error = self.pairs[code]
+        return Stamp(ns, sync, error)
+
+
+def _equal(log: Sequence[object], other: object) -> bool:
+    """A log equals any sequence of the same records (a list, in tests and the archive)."""
+    if not isinstance(other, (SentLog, ReplyLog, list, tuple)):
+        return False
+    return len(log) == len(other) and all(a == b for a, b in zip(log, other, strict=True))
+
+
+def _room(codes: "array[int]", code: int) -> "array[int]":
+    """``codes``, or a copy with wider items when ``code`` does not fit (more estimates)."""
+    if code > 0xFF and codes.typecode == "B":
+        return array("H", codes)
+    return codes
+
+
+class SentLog(MutableSequence[Sent]):
+    """The packets a Session-Sender sent, as columns; ``Sent`` records by index.
+
+    Sequence numbers are stored only once one is not its index (the senders
+    number 0, 1, 2...).
+    """
+
+    __slots__ = ("_codes", "_estimates", "_kernel", "_seqs", "t1")
+
+    def __init__(self, records: Iterable[Sent] = ()) -> None:
+        self._estimates = Estimates()
+        self.t1 = array("q")  # the in-packet T1, ns
+        self._kernel = array("i")  # kernel transmit time - t1, ns, or _NO_KERNEL
+        self._codes = array("B")
+        self._seqs: array[int] | None = None
+        self.extend(records)
+
+    def __len__(self) -> int:
+        return len(self.t1)
+
+    def __iter__(self) -> Iterator[Sent]:
+        return (self[index] for index in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return _equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<SentLog of {len(self)}>"
+
+    @overload
+    def __getitem__(self, index: int) -> Sent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Sent]: ...
+    def __getitem__(self, index: int | slice) -> Sent | list[Sent]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        t1 = self.t1[index]
+        kernel = self._kernel[index]
+        seq = index % len(self) if self._seqs is None else self._seqs[index]
+        stamp = self._estimates.stamp(t1, self._codes[index])
+        return Sent(seq, stamp, None if kernel == _NO_KERNEL else t1 + kernel)
+
+    @overload
+    def __setitem__(self, index: int, value: Sent) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[Sent]) -> None: ...
+    def __setitem__(self, index: int | slice, value: Sent | Iterable[Sent]) -> None:
+        if isinstance(index, slice) or not isinstance(value, Sent):
+            raise TypeError("records are replaced one at a time")
+        if value.seq != (self._seqs[index] if self._seqs is not None else index % len(self)):
+            raise ValueError("a record keeps its sequence number")
+        self.t1[index] = value.t1.ns
+        self._kernel[index] = _offset(value)
+        code = self._estimates.code(value.t1)
+        self._codes = _room(self._codes, code)
+        self._codes[index] = code
+
+    def __delitem__(self, index: int | slice) -> None:
+        raise TypeError("records are never deleted")
+
+    def insert(self, index: int, value: Sent) -> None:
+        """Append ``value``: records are kept in the order they were sent."""
+        if index != len(self):
+            raise TypeError("records are only appended")
+        self.append(value)
+
+    def append(self, value: Sent) -> None:
+        """Add the record of the packet sent next."""
+        if self._seqs is None and value.seq != len(self):
+            self._seqs = array("I", range(len(self)))
+        if self._seqs is not None:
+            self._seqs.append(value.seq)
+        code = self._estimates.code(value.t1)
+        self._codes = _room(self._codes, code)
+        self._codes.append(code)
+        self.t1.append(value.t1.ns)
+        self._kernel.append(_offset(value))
+
+    def kernel_sent(self, index: int, ns: int) -> bool:
+        """Record the kernel's transmit time of record ``index``; False if it is implausible."""
+        offset = ns - self.t1[index]
+        if offset not in _KERNEL_RANGE:
+            return False
+        self._kernel[index] = offset
+        return True
+
+    def kernel_ns(self, index: int) -> int | None:
+        """The kernel's transmit time of record ``index``, if it has one."""
+        kernel = self._kernel[index]
+        return None if kernel == _NO_KERNEL else self.t1[index] + kernel
+
+    @property
+    def kernel_count(self) -> int:
+        """Records that have the kernel's transmit time."""
+        return len(self) - self._kernel.count(_NO_KERNEL)
+
+
+class ReplyLog(MutableSequence[Reply]):
+    """The replies a Session-Sender received, in arrival order, as columns."""
+
+    __slots__ = ("_codes", "_estimates", "reflector_seq", "sender_seq", "sender_ttl", "t", "ttl")
+
+    def __init__(self, records: Iterable[Reply] = ()) -> None:
+        self._estimates = Estimates()
+        self.sender_seq = array("I")
+        self.reflector_seq = array("I")
+        self.t = tuple(array("q") for _ in range(4))  # T1..T4, ns
+        self._codes = array("I")  # the four Error Estimates' codes, 8 bits each (16 in "Q")
+        self.sender_ttl = array("B")
+        self.ttl = array("h")  # NO_TTL: unknown
+        self.extend(records)
+
+    def __len__(self) -> int:
+        return len(self.sender_seq)
+
+    def __iter__(self) -> Iterator[Reply]:
+        return (self[index] for index in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return _equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ReplyLog of {len(self)}>"
+
+    @overload
+    def __getitem__(self, index: int) -> Reply: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Reply]: ...
+    def __getitem__(self, index: int | slice) -> Reply | list[Reply]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        codes, width = self._codes[index], 16 if self._codes.typecode == "Q" else 8
+        mask = (1 << width) - 1
+        stamp = self._estimates.stamp
+        t1, t2, t3, t4 = (
+            stamp(column[index], (codes >> (width * i)) & mask) for i, column in enumerate(self.t)
+        )
+        ttl = self.ttl[index]
+        return Reply(
+            self.sender_seq[index],
+            self.reflector_seq[index],
+            t1,
+            t2,
+            t3,
+            t4,
+            self.sender_ttl[index],
+            None if ttl == NO_TTL else ttl,
+        )
+
+    @overload
+    def __setitem__(self, index: int, value: Reply) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[Reply]) -> None: ...
+    def __setitem__(self, index: int | slice, value: Reply | Iterable[Reply]) -> None:
+        if isinstance(index, slice) or not isinstance(value, Reply):
+            raise TypeError("records are replaced one at a time")
+        self.sender_seq[index] = value.sender_seq
+        self.reflector_seq[index] = value.reflector_seq
+        for column, stamp in zip(self.t, (value.t1, value.t2, value.t3, value.t4), strict=True):
+            column[index] = stamp.ns
+        self._codes[index] = self._code(value)
+        self.sender_ttl[index] = value.sender_ttl
+        self.ttl[index] = NO_TTL if value.ttl is None else value.ttl
+
+    def __delitem__(self, index: int | slice) -> None:
+        raise TypeError("records are never deleted")
+
+    def insert(self, index: int, value: Reply) -> None:
+        """Append ``value``: replies are kept in arrival order."""
+        if index != len(self):
+            raise TypeError("records are only appended")
+        self.append(value)
+
+    def append(self, value: Reply) -> None:
+        """Add the reply received next."""
+        code = self._code(value)  # first: it may widen the codes column
+        self._codes.append(code)
+        self.sender_seq.append(value.sender_seq)
+        self.reflector_seq.append(value.reflector_seq)
+        t1, t2, t3, t4 = self.t
+        t1.append(value.t1.ns)
+        t2.append(value.t2.ns)
+        t3.append(value.t3.ns)
+        t4.append(value.t4.ns)
+        self.sender_ttl.append(value.sender_ttl)
+        self.ttl.append(NO_TTL if value.ttl is None else value.ttl)
+
+    def estimate_pairs(
+        self, indices: Iterable[int], first: int, second: int
+    ) -> set[tuple[tuple[bool, float], tuple[bool, float]]]:
+        """The distinct Error Estimates of T``first + 1`` and T``second + 1`` of some replies.
+
+        As (S bit, seconds) pairs; a session has a handful, however many replies.
+        """
+        width = 16 if self._codes.typecode == "Q" else 8
+        mask, pairs, codes = (1 << width) - 1, self._estimates.pairs, self._codes
+        return {
+            (pairs[(packed >> (width * first)) & mask], pairs[(packed >> (width * second)) & mask])
+            for packed in {codes[index] for index in indices}
+        }
+
+    def _code(self, value: Reply) -> int:
+        code = self._estimates.code
+        codes = [code(value.t1), code(value.t2), code(value.t3), code(value.t4)]
+        if max(codes) > 0xFF and self._codes.typecode == "I":  # more than 256 estimates
+            self._codes = array("Q", (_widen(packed) for packed in self._codes))
+        width = 16 if self._codes.typecode == "Q" else 8
+        return codes[0] | codes[1] << width | codes[2] << 2 * width | codes[3] << 3 * width
+
+
+def _offset(sent: Sent) -> int:
+    kernel = sent.t1_kernel_ns
+    offset = _NO_KERNEL if kernel is None else kernel - sent.t1.ns
+    return offset if offset in _KERNEL_RANGE else _NO_KERNEL
+
+
+def _widen(packed: int) -> int:
+    """Four 8-bit codes as four 16-bit ones."""
+    return sum(((packed >> (8 * i)) & 0xFF) << (16 * i) for i in range(4))
+
+
 @dataclass(slots=True)
 class TwampSessionRecord:
     """Everything one TWAMP-Test session produced, in arrival order."""
@@ -68,11 +368,29 @@ class TwampSessionRecord:
     sid: bytes
     mode: str
     key_source: str
-    sent: list[Sent] = field(default_factory=list)
-    replies: list[Reply] = field(default_factory=list)
+    sent: MutableSequence[Sent] = field(default_factory=SentLog)
+    replies: MutableSequence[Reply] = field(default_factory=ReplyLog)
     dropped: Dropped = field(default_factory=Dropped)
     completed: bool = True  # False when the session ended early (server vanished)
     initial_ttl: int = 255  # TTL the sender and reflector set on their packets
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sent, SentLog):  # e.g. a list, from the archive or a test
+            self.sent = SentLog(self.sent)
+        if not isinstance(self.replies, ReplyLog):
+            self.replies = ReplyLog(self.replies)
+
+    @property
+    def sent_log(self) -> "SentLog":
+        """``sent`` as the columns it is."""
+        assert isinstance(self.sent, SentLog)
+        return self.sent
+
+    @property
+    def reply_log(self) -> "ReplyLog":
+        """``replies`` as the columns they are."""
+        assert isinstance(self.replies, ReplyLog)
+        return self.replies
 
 
 @dataclass(frozen=True, slots=True)

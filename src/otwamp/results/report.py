@@ -94,6 +94,19 @@ def to_json(summary: TwampSummary) -> JsonObject:
     }
 
 
+def timestamps_json(summary: TwampSummary) -> JsonObject:
+    """Where each timestamp comes from, for ``ping --json``: T1 "kernel", "user" or "mixed".
+
+    T1 and T4 are the sender's (T4 always the kernel's receive time); T2 and
+    T3 are what the reflector's packets say. Not in ``to_json``: the
+    archive's columns are exactly its figures (docs/DECISIONS.md R16).
+    """
+    kernel, sent = summary.t1_kernel, summary.packets.sent
+    t1 = "kernel" if sent and kernel == sent else "user" if not kernel else "mixed"
+    sources = {"t1": t1, "t1_kernel": kernel, "t2": "reflector", "t3": "reflector", "t4": "kernel"}
+    return {"timestamps": sources}
+
+
 # --- human text -------------------------------------------------------------
 
 
@@ -186,6 +199,16 @@ def counts_lines(summary: TwampSummary) -> list[str]:
     return lines + dropped_lines(summary.packets)
 
 
+def timestamps_line(summary: TwampSummary) -> str:
+    """Which clock read T1: the kernel at transmission or user space before the send call."""
+    sources = timestamps_json(summary)["timestamps"]
+    if sources["t1"] == "mixed":
+        return f"T1 from the kernel for {summary.t1_kernel} of {summary.packets.sent} packets"
+    return (
+        f"T1 from the {sources['t1']} ({'transmit' if sources['t1'] == 'kernel' else 'send call'})"
+    )
+
+
 def render_text(summary: TwampSummary, percentiles: bool) -> str:
     """The human report, in the spirit of twping's; percentiles adds p25..p99 lines."""
     header = f"--- TWAMP statistics, SID {summary.sid.hex()} ---"
@@ -198,6 +221,7 @@ def render_text(summary: TwampSummary, percentiles: bool) -> str:
         delay = direction.one_way.delays.delay
         lines += stats_lines(f"{label} delay", delay, percentiles, clock_note(direction))
     lines += stats_lines("reflector processing time", summary.processing, percentiles)
+    lines.append(timestamps_line(summary))
     lines.append(variation_line("round-trip", summary.rtt))
     lines += [variation_line(label, d.one_way.delays) for label, d in directions(summary)]
     lines += [f"{label} hops = {hops_text(d.hops)}" for label, d in directions(summary)]
@@ -218,8 +242,11 @@ def stamp_json(stamp: Stamp) -> JsonObject:
     return {"ns": stamp.ns, "sync": stamp.sync, "error": stamp.error}
 
 
-def reply_text(reply: Reply, duplicate: bool) -> str:
-    """seq T1 T2 sender_ttl reflector_seq T3 T4 ttl, like twping -R, DUP marked."""
+def reply_text(reply: Reply, duplicate: bool, sent: Sent | None = None) -> str:
+    """seq T1 T2 sender_ttl reflector_seq T3 T4 ttl, like twping -R, DUP marked.
+
+    When T1 is the kernel's transmit time, the in-packet T1 of ``sent`` follows.
+    """
     ttl = "-" if reply.ttl is None else str(reply.ttl)
     fields = [
         str(reply.sender_seq),
@@ -231,17 +258,24 @@ def reply_text(reply: Reply, duplicate: bool) -> str:
         stamp_text(reply.t4),
         ttl,
     ]
+    if sent is not None and sent.t1_kernel_ns is not None:
+        fields.append(f"packet-T1 {stamp_text(sent.t1)}")
     return " ".join(fields) + (" DUP" if duplicate else "")
 
 
-def reply_json(reply: Reply, duplicate: bool) -> JsonObject:
-    """One reply as a JSON record, with its derived times in seconds."""
-    return {
+def reply_json(reply: Reply, duplicate: bool, sent: Sent | None = None) -> JsonObject:
+    """One reply as a JSON record, with its derived times in seconds.
+
+    ``t1`` says its ``source``; when it is the kernel's transmit time,
+    ``t1_packet`` is the T1 the packet carried (``sent``'s).
+    """
+    kernel = sent is not None and sent.t1_kernel_ns is not None
+    record = {
         "seq": reply.sender_seq,
         "lost": False,
         "duplicate": duplicate,
         "reflector_seq": reply.reflector_seq,
-        "t1": stamp_json(reply.t1),
+        "t1": stamp_json(reply.t1) | {"source": "kernel" if kernel else "user"},
         "t2": stamp_json(reply.t2),
         "t3": stamp_json(reply.t3),
         "t4": stamp_json(reply.t4),
@@ -252,20 +286,28 @@ def reply_json(reply: Reply, duplicate: bool) -> JsonObject:
         "backward": seconds(backward_sample(reply).delay_ns),
         "processing": seconds(processing_ns(reply)),
     }
+    if kernel:
+        assert sent is not None
+        record["t1_packet"] = stamp_json(sent.t1)
+    return record
 
 
 def packet_text(sent: Sent, replies: Sequence[Reply]) -> list[str]:
     """Text lines of one sent packet: its replies, or one LOST line."""
     if not replies:
         return [f"{sent.seq} {stamp_text(sent.t1)} LOST"]
-    return [reply_text(reply, index > 0) for index, reply in enumerate(replies)]
+    return [reply_text(reply, index > 0, sent) for index, reply in enumerate(replies)]
 
 
 def packet_json(sent: Sent, replies: Sequence[Reply]) -> list[JsonObject]:
     """JSON records of one sent packet: its replies, or one lost record."""
     if not replies:
-        return [{"seq": sent.seq, "lost": True, "t1": stamp_json(sent.t1)}]
-    return [reply_json(reply, index > 0) for index, reply in enumerate(replies)]
+        lost: JsonObject = {"seq": sent.seq, "lost": True}
+        lost["t1"] = stamp_json(sent.recorded_t1) | {"source": sent.t1_source}
+        if sent.t1_kernel_ns is not None:
+            lost["t1_packet"] = stamp_json(sent.t1)
+        return [lost]
+    return [reply_json(reply, index > 0, sent) for index, reply in enumerate(replies)]
 
 
 def raw_lines(record: TwampSessionRecord, json_lines: bool) -> Iterator[str]:

@@ -11,6 +11,8 @@ Mixed mode (RFC 5618) and open mode send test packets unprotected.
 from collections.abc import Callable
 from enum import Enum
 
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
 from otwamp.errors import ProtocolError
 from otwamp.security.primitives import BLOCK_LEN, HMAC_LEN, Hmac128, cbc, ecb, require_equal
 from otwamp.security.sessionkeys import SessionKeys
@@ -47,13 +49,14 @@ class PacketProtection:
     Cipher and HMAC set-up happens once here, not per packet.
     """
 
-    __slots__ = ("_covered", "_decrypt", "_encrypt", "_hmac", "_layout")
+    __slots__ = ("_cbc", "_covered", "_decrypt", "_encrypt", "_hmac", "_layout")
 
     def __init__(self, keys: SessionKeys, mode: PacketMode, layout: PacketLayout) -> None:
         self._layout = layout
         self._hmac = Hmac128(keys.hmac_key)
         self._encrypt: Callable[[bytes], bytes]
         self._decrypt: Callable[[bytes], bytes]
+        self._cbc: Cipher[modes.CBC] | None = None
         if mode is PacketMode.AUTHENTICATED:
             self._covered = BLOCK_LEN
             # ECB chains nothing, so one pair of contexts serves every packet.
@@ -63,7 +66,7 @@ class PacketProtection:
         else:
             self._covered = layout.hmac_offset
             # Each packet is a CBC chain of its own from IV 0: one context per packet.
-            cbc_cipher = cbc(keys.aes_key)
+            cbc_cipher = self._cbc = cbc(keys.aes_key)
             self._encrypt = lambda data: cbc_cipher.encryptor().update(data)
             self._decrypt = lambda data: cbc_cipher.decryptor().update(data)
 
@@ -84,6 +87,38 @@ class PacketProtection:
                 packet[offset + HMAC_LEN :],
             )
         )
+
+    def begin(self, packet: bytes | bytearray) -> Callable[[bytearray], bytearray]:
+        """Encrypted mode in two steps: the first block now, the rest by the function returned.
+
+        The first block (Sequence Number and MBZ) does not depend on the
+        Timestamp in the second, so its AES-CBC encryption and its HMAC update
+        run before the stamp (RFC 7717 §1); the function takes the stamped
+        plaintext (the same first block) and returns its wire form, as
+        ``protect`` would, running only the rest of the CBC chain and the HMAC.
+        """
+        if self._cbc is None:
+            raise ValueError("only encrypted mode covers the Timestamp")
+        if len(packet) < self._layout.min_length:
+            raise ValueError(
+                f"a protected test packet has at least {self._layout.min_length} octets"
+            )
+        first = bytes(packet[:BLOCK_LEN])
+        chain, mac = self._cbc.encryptor(), self._hmac.new()
+        mac.update(first)
+        covered, offset = self._covered, self._layout.hmac_offset
+        wire = bytearray(packet)
+        wire[:BLOCK_LEN] = chain.update(first)
+        update, encrypt = mac.update, chain.update
+
+        def finish(plaintext: bytearray) -> bytearray:
+            rest = memoryview(plaintext)[BLOCK_LEN:covered]
+            wire[BLOCK_LEN:covered] = encrypt(rest)
+            update(rest)
+            wire[offset : offset + HMAC_LEN] = mac.finalize()[:HMAC_LEN]
+            return wire
+
+        return finish
 
     def unprotect(self, packet: bytes) -> bytes:
         """Plaintext of a received packet, HMAC checked; the HMAC field and padding as received.

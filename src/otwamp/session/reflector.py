@@ -13,11 +13,13 @@ the session is over. Times are integer nanoseconds of the wall clock
 (``time.time_ns``), passed in by the caller.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from otwamp.session.protection import SessionProtection, open_packet
 from otwamp.wire.timestamp import ns_to_ntp
-from otwamp.wire.twamp_test import STAMP, reflector_layout, sender_layout
+from otwamp.wire.twamp_features import PacketFormat
+from otwamp.wire.twamp_test import STAMP, sender_layout
 
 REFWAIT_NS = 900 * 10**9  # the default REFWAIT (RFC 5357 §4.2)
 _NEVER = 1 << 96  # later than any time in ns
@@ -42,20 +44,28 @@ class SessionReflector:
     """Reflects the packets of one session and decides when it is over."""
 
     def __init__(
-        self, protection: SessionProtection | None = None, refwait_ns: int = REFWAIT_NS
+        self,
+        protection: SessionProtection | None = None,
+        refwait_ns: int = REFWAIT_NS,
+        test_format: PacketFormat | None = None,
     ) -> None:
         self.counters = ReflectorCounters()
         self.closed = False
         self._protection = protection
+        # Encrypted mode: the reply last built and the function that finishes it (issue 15).
+        self._begun: tuple[bytearray, Callable[[bytearray], bytearray]] | None = None
         self._unprotect = None if protection is None else protection.sender
         secured = protection is not None
         self._sender = sender_layout(secured)
-        reply = reflector_layout(secured)
+        form = test_format or PacketFormat(secured)  # RFC 6038, RFC 7750 formats if agreed
+        reply = form.reflector_layout
+        self._dscp_ecn = form.dscp_ecn
         self._pack_reply = reply.fields.pack_into
         self._stamp_at = reply.stamp_offset
         # RFC 5357 §4.2.1: the reply re-uses the sender's padding, truncated by
         # the octets the reflector's larger format needs (27, or 64 with erratum 5045).
         self._padding_at = reply.size
+        self._padding_from = form.reflect_from  # RFC 6038 §5.2.1: the octets to reflect first
         self._seq = 0  # the reflector's own numbering, independent of the sender's
         self._refwait_ns = refwait_ns
         self._started = False
@@ -96,7 +106,7 @@ class SessionReflector:
         return None
 
     def reflect(
-        self, data: bytes, received_ns: int, t2_error: int, ttl: int | None
+        self, data: bytes, received_ns: int, t2_error: int, ttl: int | None, tos: int | None = None
     ) -> bytearray | None:
         """The reply to ``data`` received at ``received_ns``, or None when it is dropped."""
         counters = self.counters
@@ -113,11 +123,18 @@ class SessionReflector:
         reply = bytearray(max(self._padding_at, len(data)))
         sender_ttl = UNKNOWN_TTL if ttl is None else ttl
         t2 = ns_to_ntp(received_ns)
-        self._pack_reply(reply, 0, self._seq, 0, t2_error, t2, s_seq, s_ts, s_err, sender_ttl)
-        reply[self._padding_at :] = data[self._padding_at :]
+        fields = (self._seq, 0, t2_error, t2, s_seq, s_ts, s_err, sender_ttl)
+        if self._dscp_ecn:  # RFC 7750 §2.2.1: S-DSCP-ECN, the DS field as received
+            self._pack_reply(reply, 0, *fields, tos or 0)
+        else:
+            self._pack_reply(reply, 0, *fields)
+        start, end = self._padding_from, self._padding_from + len(reply) - self._padding_at
+        reply[self._padding_at :] = data[start:end]
         protection = self._protection
         if protection is not None and not protection.encrypts_timestamp:
             reply = bytearray(protection.reflector.protect(bytes(reply)))
+        elif protection is not None:  # encrypted: the first block now, the rest after the stamp
+            self._begun = reply, protection.reflector.begin(reply)
         self._seq += 1
         counters.reflected += 1
         self._last_ns = received_ns  # REFWAIT counts from the last packet received
@@ -128,6 +145,9 @@ class SessionReflector:
         STAMP.pack_into(reply, self._stamp_at, ntp, error)
         protection = self._protection
         if protection is not None and protection.encrypts_timestamp:
+            begun, self._begun = self._begun, None
+            if begun is not None and begun[0] is reply:
+                return begun[1](reply)
             return protection.reflector.protect(bytes(reply))
         return reply
 
