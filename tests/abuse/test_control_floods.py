@@ -242,7 +242,9 @@ def test_fetching_a_huge_lost_session_leaves_the_loop_responsive(
         log = server.log()
     print(f"S2 fetch: {len(fetched.records)} records in {seconds:.2f} s; {probe.summary()}")
     assert fetched.accept == 0 and fetched.next_seqno == S2_FETCH_PACKETS
-    assert 200_000 <= len(fetched.records) < S2_FETCH_PACKETS  # the last Timeout discarded
+    # Those scheduled within Timeout of the stop are discarded (§3.8): how many depends on
+    # when the stop arrives on a loaded machine.
+    assert 200_000 <= len(fetched.records) <= S2_FETCH_PACKETS
     assert [r.seq for r in fetched.records[:3]] == [0, 1, 2]  # lost ones, in order (§4.2)
     assert all(r.receive_time == 0 for r in fetched.records[-1000:])
     assert probe.error is None and probe.samples and set(probe.accepts) == {0}, probe.error

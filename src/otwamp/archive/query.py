@@ -186,3 +186,140 @@ def _pair(row: Sequence[Any]) -> PairSummary:
         synchronized=int(synchronized),
         with_delays=int(with_delays),
     )
+
+
+# --- the dashboard's reads (otwamp web, docs/WEB.md) ----------------------------------
+
+# Per time bucket of one pair: the figures its charts draw. Within a bucket the
+# minimum is the minimum, p95 the worst session's, the median and jitter the
+# mean of the sessions' (a median of medians cannot be had from summaries);
+# a bucket of one session holds exactly that session's values.
+BUCKET_FIGURES: tuple[tuple[str, str, type[int] | type[float]], ...] = (
+    ("sessions", "COUNT(*)", int),
+    ("failed", "COUNT(failure)", int),
+    ("first_ns", "MIN(start_ns)", int),
+    ("rtt_min", "MIN(rtt_min)", float),
+    ("rtt_median", "AVG(rtt_median)", float),
+    ("rtt_p95", "MAX(rtt_p95)", float),
+    *(
+        figure
+        for way in ("fwd", "bwd")
+        for figure in (
+            (f"{way}_delay_min", f"MIN({way}_delay_min)", float),
+            (f"{way}_delay_median", f"AVG({way}_delay_median)", float),
+            (f"{way}_delay_p95", f"MAX({way}_delay_p95)", float),
+            (f"{way}_jitter", f"AVG({way}_ipdv_jitter)", float),
+            (f"{way}_unsync", f"COUNT(CASE WHEN NOT {way}_sync THEN 1 END)", int),
+        )
+    ),
+    ("lost", "SUM(packets_lost)", int),
+    ("measured", "SUM(packets_sent - packets_discarded)", int),
+)
+_PAIR_WHERE = (
+    " WHERE source = ? AND destination = ? AND protocol = ? AND start_ns >= ? AND start_ns < ?"
+)
+# A whole number below a non-negative value (SQLite's CAST truncates, PostgreSQL's rounds).
+_FLOOR = {"sqlite": "CAST({} AS BIGINT)", "postgresql": "CAST(FLOOR({}) AS BIGINT)"}
+# The delay a pair's histogram counts: the round trip (TWAMP), the one-way delay (OWAMP).
+_HISTOGRAM_DELAY = "CASE WHEN protocol = 'twamp' THEN rtt_median ELSE fwd_delay_median END"
+_LATEST = f"""SELECT s.id, {", ".join("s." + column.name for column in COLUMNS)}
+FROM sessions s JOIN (
+  SELECT source, destination, protocol, COALESCE(direction, '') AS way, MAX(start_ns) AS last
+  FROM sessions WHERE start_ns >= ? GROUP BY source, destination, protocol, direction
+) l ON s.source = l.source AND s.destination = l.destination AND s.protocol = l.protocol
+  AND COALESCE(s.direction, '') = l.way AND s.start_ns = l.last
+ORDER BY s.source, s.destination, s.protocol, s.direction, s.id"""
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One measured path: the host that measured, the host measured, the protocol."""
+
+    source: str
+    destination: str
+    protocol: str  # "twamp" or "owamp"
+
+    def where(self, since_ns: int, until_ns: int) -> tuple[str, list[Any]]:
+        """The WHERE clause of its sessions started in [since, until), and its parameters."""
+        return _PAIR_WHERE, [self.source, self.destination, self.protocol, since_ns, until_ns]
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Sessions counted by their delay (seconds) in ``len(counts)`` equal bins from low to high."""
+
+    low: float
+    high: float
+    counts: dict[str | None, list[int]]  # per direction (None: TWAMP's round trip)
+
+
+async def latest(reader: Reader, since_ns: int) -> list[tuple[int, dict[str, Any]]]:
+    """The newest session started since ``since_ns`` of each pair and direction."""
+    rows = await reader.engine.query(_LATEST, (since_ns,))
+    return [(row[0], typed(COLUMNS, row[1:])) for row in rows]
+
+
+async def buckets(
+    reader: Reader, pair: Pair, since_ns: int, until_ns: int, width_ns: int
+) -> list[dict[str, Any]]:
+    """A pair's sessions in [since, until) by time bucket of ``width_ns`` and direction.
+
+    Each {figure: value} of BUCKET_FIGURES has also its ``bucket`` (0 from
+    ``since_ns``) and ``direction``; oldest first.
+    """
+    where, params = pair.where(since_ns, until_ns)
+    figures = ", ".join(sql for _, sql, _ in BUCKET_FIGURES)
+    sql = (
+        f"SELECT (start_ns - ?) / ? AS bucket, direction, {figures} FROM sessions{where}"
+        " GROUP BY bucket, direction ORDER BY bucket, direction"
+    )
+    rows = await reader.engine.query(sql, [since_ns, width_ns, *params])
+    kinds = [(name, kind) for name, _, kind in BUCKET_FIGURES]
+    return [
+        {"bucket": int(row[0]), "direction": row[1]}
+        | {name: _number(value, kind) for (name, kind), value in zip(kinds, row[2:], strict=True)}
+        for row in rows
+    ]
+
+
+async def delay_histogram(
+    reader: Reader, pair: Pair, since_ns: int, until_ns: int, bins: int
+) -> Histogram | None:
+    """The sessions' median delays in [since, until) counted in ``bins`` bins; None if none."""
+    where, params = pair.where(since_ns, until_ns)
+    low, high = (
+        await reader.engine.query(
+            f"SELECT MIN({_HISTOGRAM_DELAY}), MAX({_HISTOGRAM_DELAY}) FROM sessions{where}", params
+        )
+    )[0]
+    if low is None:
+        return None
+    low, high = float(low), float(high)
+    scale = bins / (high - low) if high > low else 0.0
+    index = _FLOOR[reader.engine.dialect].format(f"({_HISTOGRAM_DELAY} - ?) * ?")
+    rows = await reader.engine.query(
+        f"SELECT direction, {index} AS bin, COUNT(*) FROM sessions{where}"
+        f" AND {_HISTOGRAM_DELAY} IS NOT NULL GROUP BY direction, bin",
+        [low, scale, *params],
+    )
+    counts: dict[str | None, list[int]] = {}
+    for direction, position, count in rows:
+        counts.setdefault(direction, [0] * bins)[min(int(position), bins - 1)] += int(count)
+    return Histogram(low, high, counts)
+
+
+async def pair_sessions(
+    reader: Reader, pair: Pair, since_ns: int, until_ns: int, limit: int, offset: int = 0
+) -> tuple[int, list[tuple[int, dict[str, Any], bool]]]:
+    """How many sessions of a pair started in [since, until), and (id, values, records kept)
+    of ``limit`` of them, newest first, after skipping ``offset``."""
+    where, params = pair.where(since_ns, until_ns)
+    ((total,),) = await reader.engine.query(f"SELECT COUNT(*) FROM sessions{where}", params)
+    columns = ", ".join("s." + column.name for column in COLUMNS)
+    rows = await reader.engine.query(
+        f"SELECT s.id, {columns}, r.session_id FROM sessions s"
+        f" LEFT JOIN records r ON r.session_id = s.id{where}"
+        " ORDER BY s.start_ns DESC, s.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return int(total), [(row[0], typed(COLUMNS, row[1:-1]), row[-1] is not None) for row in rows]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from otwamp.cli.addresses import parse_endpoint, parse_port_range
-from otwamp.cli.modes import modes_word, parse_modes
+from otwamp.cli.modes import modes_word, parse_extensions, parse_modes
 from otwamp.cli.strongswan import KEYS as STRONGSWAN_KEYS
 from otwamp.cli.strongswan import server_keys as strongswan_keys
 from otwamp.drivers.control_server import ServerSettings
@@ -34,6 +34,7 @@ _KEYS = {
     "listen",
     "test_ports",
     "modes",
+    "twamp_extensions",  # RFC 5938, 6038, 7750 modes offered (otwamp.cli.modes)
     "keyfile",
     "count",
     "ike_config",
@@ -43,10 +44,12 @@ _KEYS = {
     "stamp_listen",  # the STAMP reflector's keys (otwamp.cli.stamp)
     "stamp_mode",
     "stamp_keyfile",
+    "stamp_key_source",
     *STRONGSWAN_KEYS,
     *_INTEGERS,
     *_SECONDS,
 }
+SERVER_KEYS = frozenset(_KEYS)  # what a [server] table holds; the agent's [agent.server] too
 MIB = 1 << 20
 CONFIG_LIMIT = MIB  # a [server] table is a few hundred octets
 
@@ -83,6 +86,10 @@ def server_settings(table: dict[str, Any], overrides: dict[str, Any]) -> ServerS
         kwargs["keep_sessions_bytes"] = _mebibytes("keep_sessions_mib", merged["keep_sessions_mib"])
     modes = parse_modes(str(merged.get("modes", "open")))
     kwargs["modes"] = modes_word(modes)
+    extensions = merged.get("twamp_extensions", "none")
+    if isinstance(extensions, list):
+        extensions = ",".join(str(item) for item in extensions)
+    kwargs["twamp_extensions"] = parse_extensions(str(extensions))
     if "count" in merged:
         kwargs["count"] = _count(merged["count"])
     check_peer = merged.get("ike_check_peer", True)

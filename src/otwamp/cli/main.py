@@ -1,16 +1,14 @@
 """``otwamp``: the command-line entry point."""
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from otwamp import __version__
+from otwamp.cli.agent import agent_command
 from otwamp.cli.config import MIB, load_server_config, server_settings
 from otwamp.cli.errors import CliError, one_line_errors
 from otwamp.cli.ike import ike
@@ -20,6 +18,7 @@ from otwamp.cli.logs import setup_logging
 from otwamp.cli.owping import owping_command
 from otwamp.cli.ping import ping_command
 from otwamp.cli.results import results
+from otwamp.cli.serving import exit_now, serving
 from otwamp.cli.stamp import (
     stamp_command,
     stamp_flags,
@@ -27,16 +26,9 @@ from otwamp.cli.stamp import (
     stamp_server_options,
 )
 from otwamp.cli.strongswan import strongswan_options
-from otwamp.drivers.clock import clock_state
-from otwamp.drivers.control_server import ServerSettings, TestPorts, session_quota, socket_budget
-from otwamp.drivers.ike_lookup import EmbeddedLookup
-from otwamp.drivers.owamp_server import OwampServer
-from otwamp.drivers.stamp_reflector import StampReflectorSettings, serving_stamp
-from otwamp.drivers.strongswan_ha import HaLookup
-from otwamp.drivers.twamp_server import TwampServer
-from otwamp.ike.config import load as load_ike_config
-from otwamp.ike.service import IkeService
-from otwamp.keys.ikev2 import IkeServerKeys
+from otwamp.cli.web import web_command
+from otwamp.drivers.control_server import ServerSettings
+from otwamp.drivers.stamp_reflector import StampReflectorSettings
 
 DEFAULTS = ServerSettings()
 
@@ -53,6 +45,8 @@ main.add_command(ping_command)
 main.add_command(owping_command)
 main.add_command(results)
 main.add_command(stamp_command)
+main.add_command(web_command)
+main.add_command(agent_command)
 
 
 @main.command()
@@ -88,6 +82,16 @@ main.add_command(stamp_command)
 )
 @click.option(
     "--modes", help="Modes to offer: open, authenticated, encrypted, mixed (default open)."
+)
+@click.option(
+    "--twamp-extensions",
+    "twamp_extensions",
+    metavar="LIST",
+    help=(
+        "Optional TWAMP modes to offer, comma-separated: individual (RFC 5938), "
+        "reflect-octets, symmetrical-size (RFC 6038), dscp-ecn (RFC 7750); all; none "
+        "(the default)."
+    ),
 )
 @click.option(
     "--keyfile",
@@ -158,6 +162,7 @@ def server(
     control_timeout: float | None,
     config_file: Path | None,
     modes: str | None,
+    twamp_extensions: str | None,
     keyfile: Path | None,
     ike_config: Path | None,
     ike_socket: Path | None,
@@ -168,6 +173,7 @@ def server(
     stamp_listen: tuple[str, ...],
     stamp_mode: str | None,
     stamp_keyfile: Path | None,
+    stamp_key_source: str | None,
     **strongswan: str | bool | None,
 ) -> None:
     """Run an OWAMP (RFC 4656) and TWAMP (RFC 5357) server: reflector, receiver and sender.
@@ -186,6 +192,7 @@ def server(
                 "max_control_sessions": max_control_sessions,
                 "control_timeout": control_timeout,
                 "modes": modes,
+                "twamp_extensions": twamp_extensions,
                 "keyfile": keyfile,
                 "ike_config": ike_config,
                 "ike_socket": ike_socket,
@@ -196,7 +203,10 @@ def server(
             },
         )
         flags = stamp_flags(
-            stamp_listen=stamp_listen, stamp_mode=stamp_mode, stamp_keyfile=stamp_keyfile
+            stamp_listen=stamp_listen,
+            stamp_mode=stamp_mode,
+            stamp_keyfile=stamp_keyfile,
+            stamp_key_source=stamp_key_source,
         )
         stamp = stamp_reflector_settings(table | flags)
         only_stamp = bool(stamp.endpoints) and not settings.listen and not settings.owamp_listen
@@ -207,46 +217,14 @@ def server(
 
 async def _serve(settings: ServerSettings, stamp: StampReflectorSettings) -> None:
     """Serve TWAMP and OWAMP, with the embedded IKE daemon if configured, until a signal."""
-    log = logging.getLogger("otwamp.server")
-    async with contextlib.AsyncExitStack() as stack:
-        if settings.ike_config is not None:
-            service = IkeService(load_ike_config(settings.ike_config))
-            await service.start()
-            stack.push_async_callback(service.stop)
-            keys = IkeServerKeys(EmbeddedLookup(service), settings.ike_check_peer)
-            settings = replace(settings, key_sources=(*settings.key_sources, keys))
-        for source in settings.key_sources:  # charon's HA plugin (docs/STRONGSWAN.md)
-            if isinstance(source, IkeServerKeys) and isinstance(source.lookup, HaLookup):
-                await stack.enter_async_context(source.lookup.listening())
-        await stack.enter_async_context(serving_stamp(stamp))  # UDP, default off (docs/STAMP.md)
-        await _serve_protocols(settings, log)
-
-
-async def _serve_protocols(settings: ServerSettings, log: logging.Logger) -> None:
-    """Serve both protocols on their usable addresses until SIGINT or SIGTERM."""
-    ports = TestPorts(settings.test_ports, socket_budget(settings))  # one pool, one quota (R7)
-    quota = session_quota(settings)
-    kinds = ((TwampServer, settings.listen), (OwampServer, settings.owamp_listen))
-    servers = [kind(settings, ports, quota) for kind, listen in kinds if listen]
-    for server in servers:
-        try:
-            await server.start()
-        except OSError as exc:  # taken since usable_listeners looked
-            reason = exc.strerror or exc
-            raise CliError(f"cannot listen for {server.NAME}-Control: {reason}") from None
-    if not clock_state().synchronized:  # read again for each session (D9)
-        log.warning("the clock is not synchronized: one-way delays will be flagged unsync")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down (a second SIGINT or SIGTERM exits at once)")
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _exit_now, sig)
-    await asyncio.gather(*(server.close() for server in servers))
-
-
-def _exit_now(sig: signal.Signals) -> None:
-    """The second signal: leave without a word more (test sockets close with the process)."""
-    os._exit(128 + sig)
+    async with serving(settings, stamp):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logging.getLogger("otwamp.server").info(
+            "shutting down (a second SIGINT or SIGTERM exits at once)"
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, exit_now, sig)

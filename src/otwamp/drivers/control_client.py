@@ -41,6 +41,9 @@ class PingSettings:
     keys: ClientKeySource | None = None
     max_count: int = DEFAULT_MAX_COUNT  # highest PBKDF2 Count accepted (D11)
     directions: tuple[str, ...] = ("to", "from")  # OWAMP only: which one-way sessions
+    start_n: bool = False  # TWAMP only: Individual Session Control if offered (RFC 5938)
+    reflect_octets: int | None = None  # TWAMP only: Length of padding to reflect (RFC 6038)
+    source: str | None = None  # local address to connect from (test packets follow it)
 
 
 M = TypeVar("M", bound=ClientConnectionBase)
@@ -91,7 +94,12 @@ class Control(Generic[M]):
 async def connect(settings: PingSettings, machine: type[M]) -> Control[M]:
     """A control connection to ``settings.host`` driving a new ``machine``; OSError says why not."""
     reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(settings.host, settings.port, family=settings.family),
+        asyncio.open_connection(
+            settings.host,
+            settings.port,
+            family=settings.family,
+            local_addr=None if settings.source is None else (settings.source, 0),
+        ),
         settings.control_timeout,
     )
     client = machine(os.urandom, settings.modes, settings.max_count)
