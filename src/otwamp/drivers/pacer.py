@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from otwamp.drivers.clock import ClockState
 from otwamp.drivers.stamp_reflector import receive_datagrams, transmit_times
 from otwamp.drivers.txstamp import enable_transmit_stamps
 from otwamp.drivers.udp import SocketCounts
-from otwamp.results.records import Stamp
+from otwamp.results.records import Reply, Stamp, TwampSessionRecord
 from otwamp.session.packets import SenderPackets
 from otwamp.session.sender import SessionSender
 from otwamp.session.txstamps import TransmitStamps
@@ -182,7 +183,7 @@ def _pace(
         if select.select([sock], [], [], min(max(due - now, 0.0), _POLL))[0]:
             if stamps is not None:
                 _take_stamps(sock, sender, stamps)
-            _collect(sock, reflector, sender, clock, kernel)
+            collect_replies(sock, reflector, sender, clock, kernel)
 
 
 def _take_stamps(sock: socket.socket, sender: SessionSender, stamps: TransmitStamps) -> None:
@@ -197,14 +198,24 @@ def _take_stamps(sock: socket.socket, sender: SessionSender, stamps: TransmitSta
             sender.kernel_sent(seq, ns)
 
 
-def _collect(
+class ReplySink(Protocol):
+    """What collects reflected packets: a TWAMP or a STAMP Session-Sender."""
+
+    record: TwampSessionRecord
+
+    def on_datagram(
+        self, data: bytes, t4: Stamp, ttl: int | None, tos: int | None = None
+    ) -> Reply | None: ...
+
+
+def collect_replies(
     sock: socket.socket,
     reflector: tuple[str, int],
-    sender: SessionSender,
+    sender: ReplySink,
     clock: ClockState,
     kernel: SocketCounts,
 ) -> None:
-    """Record every queued reply; datagrams from elsewhere are counted and dropped."""
+    """Record the queued replies; datagrams from elsewhere are counted and dropped."""
     sync, error = clock.synchronized, clock.error
     # receive_datagrams: with the DS field too, when RFC 7750 asked the socket for it
     for datagram in receive_datagrams(sock, kernel):

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass, field
 
 from otwamp.drivers.clock import ClockState, clock_state
-from otwamp.drivers.pacer import PacerPlan
-from otwamp.drivers.stamp_reflector import enable_ancillary, receive_datagrams
+from otwamp.drivers.pacer import PacerPlan, collect_replies
+from otwamp.drivers.stamp_reflector import enable_ancillary
 from otwamp.drivers.udp import SocketCounts, connect_peer, open_test_socket, send_datagram
 from otwamp.keys.source import ClientKeySource
-from otwamp.results.records import Stamp, TwampSessionRecord
+from otwamp.results.records import TwampSessionRecord
 from otwamp.session.schedule import Schedule, send_offsets
 from otwamp.stamp.packets import StampHmac
 from otwamp.stamp.sender import StampSender, TlvRequest
@@ -141,7 +141,7 @@ def _pace(
             return
         due = start + plan.offsets[seq] if seq < count else deadline
         if select.select([sock], [], [], min(max(due - now, 0.0), _POLL))[0]:
-            _collect(sock, reflector, sender, clock, kernel)
+            collect_replies(sock, reflector, sender, clock, kernel)
 
 
 def _send(
@@ -156,20 +156,3 @@ def _send(
             return ntp
         except BlockingIOError:
             select.select([], [sock], [], _POLL)
-
-
-def _collect(
-    sock: socket.socket,
-    reflector: tuple[str, int],
-    sender: StampSender,
-    clock: ClockState,
-    kernel: SocketCounts,
-) -> None:
-    """Record every queued reply; datagrams from elsewhere are counted and dropped."""
-    sync, error = clock.synchronized, clock.error
-    for datagram in receive_datagrams(sock, kernel):
-        if datagram.source != reflector:
-            sender.record.dropped.wrong_source += 1
-            continue
-        stamp = Stamp(datagram.time_ns, sync, error)
-        sender.on_datagram(datagram.data, stamp, datagram.ttl, datagram.tos)
