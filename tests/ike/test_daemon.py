@@ -168,3 +168,32 @@ def test_rekey_over_udp(side):
         assert daemon.database.by_spis(old.spi_i, old.spi_r) is None
 
     asyncio.run(_with_daemons(scenario))
+
+
+def test_a_key_lookup_waits_for_the_ike_auth_response_we_are_about_to_get():
+    """The responder may key O/TWAMP with a new SA before its IKE_AUTH response reaches us
+    (here it is lost once and resent): the lookup by SPIs waits for it (RFC 7717 §5.2)."""
+
+    async def scenario(initiator, responder, address):
+        received = []
+        deliver = initiator.datagram_received
+
+        def lossy(datagram, source):
+            received.append(datagram)
+            if len(received) != 2:  # the second is the IKE_AUTH response: lost once
+                deliver(datagram, source)
+
+        initiator.datagram_received = lossy
+        setting_up = asyncio.create_task(initiator.initiate(RESP_ID, address, timeout=5))
+        while not responder.database.all():
+            await asyncio.sleep(0.005)
+        [theirs] = responder.database.all()
+        assert initiator.database.by_spis(theirs.spi_i, theirs.spi_r) is None
+        ours = await initiator.established(theirs.spi_i, theirs.spi_r)
+        assert ours is not None and ours.ippm_key == theirs.ippm_key
+        assert await setting_up == ours and len(received) == 3
+        began = asyncio.get_running_loop().time()
+        assert await initiator.established(bytes(8), bytes(8)) is None  # unknown: no wait
+        assert asyncio.get_running_loop().time() - began < 0.1
+
+    asyncio.run(_with_daemons(scenario))

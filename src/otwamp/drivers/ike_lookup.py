@@ -26,8 +26,8 @@ class EmbeddedLookup:
     service: IkeService
 
     async def by_spis(self, spi_i: bytes, spi_r: bytes) -> SaKey | None:
-        """The SA a KeyID names, or None."""
-        sa = self.service.daemon.database.by_spis(spi_i, spi_r)
+        """The SA a KeyID names (waiting for one we are setting up), or None."""
+        sa = await self.service.daemon.established(spi_i, spi_r)
         return None if sa is None else _from_sa(sa)
 
     async def for_peer(self, host: str, initiate: bool) -> PeerSa | None:

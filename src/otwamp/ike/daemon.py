@@ -20,6 +20,8 @@ from otwamp.ike.timers import EXCHANGE_TIMEOUT, Lifetimes
 from otwamp.ike.wire.identity import Identity
 
 LOG = logging.getLogger("otwamp.ike")
+AUTH_WAIT = 2.0  # seconds a key lookup waits for an IKE_AUTH response we are about to get
+_AUTH_POLL = 0.01
 
 
 class IkeDaemon:
@@ -99,6 +101,24 @@ class IkeDaemon:
         if not isinstance(outcome, Established):
             raise NegotiationError(f"IKE SA with {fmt(*peer)}: {_reason(outcome)}")
         return outcome.sa
+
+    async def established(
+        self, spi_i: bytes, spi_r: bytes, wait: float = AUTH_WAIT
+    ) -> IkeSa | None:
+        """The SA the SPIs name; while we still set it up as initiator, waited for.
+
+        A responder may use a new SA as soon as it has sent its IKE_AUTH response,
+        which can reach us after the O/TWAMP Set-Up-Response keyed by that SA: the
+        KeyID then names an SA we are one datagram from having (RFC 7717 §5.2).
+        """
+        deadline = self._clock() + wait
+        while True:
+            sa = self.database.by_spis(spi_i, spi_r)
+            if sa is not None or not self.endpoint.handshaking(spi_i):
+                return sa
+            if self._clock() >= deadline:
+                return None
+            await asyncio.sleep(_AUTH_POLL)
 
     async def delete(self, sa: IkeSa, timeout: float = EXCHANGE_TIMEOUT) -> None:
         """Delete an established IKE SA (RFC 7296 §1.4.1); NegotiationError if unanswered."""

@@ -73,6 +73,10 @@ class IkeEndpoint:
         """How many half-open IKE SAs we answer as responder (RFC 7296 §2.6)."""
         return len(self._half_open)
 
+    def handshaking(self, spi_i: bytes) -> bool:
+        """Whether we are still setting up, as initiator, the IKE SA of ``spi_i``."""
+        return spi_i in self._initiators
+
     def initiate(self, remote_id: Identity, peer: Address, now: float, timeout: float) -> bytes:
         """Start setting up an IKE SA with ``peer``; its events carry the returned SPIi."""
         initiator = Initiator(self._policy, remote_id, peer, self._random)
