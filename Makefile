@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv sysdeps lint typecheck unit test demo ipsec-demo bench soak netem clean
+.PHONY: all venv sysdeps lint typecheck unit test demo ipsec-demo bench bench-fidelity soak netem mesh clean
 
 all: test
 
@@ -44,6 +44,10 @@ ipsec-demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# How far T1..T4 are from the wire, against a loopback capture (root); one JSON object.
+bench-fidelity: $(STAMP)
+	$(BIN)/python -m bench.fidelity
+
 # 10 minutes of mixed load against one otwamp server; prints one JSON object (bench/soak.py).
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --duration 600
@@ -51,6 +55,11 @@ soak: $(STAMP)
 # The link-emulator ground-truth tests with ten times the packets, printing their figures (docs/EMULATOR.md).
 netem: $(STAMP)
 	OTWAMP_NETEM_SCALE=10 $(BIN)/pytest -q -s -m netns tests/netem
+
+# As root: 16 agents in network namespaces, one PostgreSQL, Prometheus, 10 minutes; one JSON
+# object (bench/mesh.py, docs/SCALING.md).
+mesh: $(STAMP)
+	$(BIN)/python -m bench.mesh --agents 16 --duration 600
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
