@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from otwamp.agent.config import AgentConfig, TestSpec, load_agent_config
@@ -38,6 +39,7 @@ from otwamp.web.app import serving as web_serving
 
 log = logging.getLogger("otwamp.agent")
 PURGE_EVERY = 3600.0  # seconds between two retention purges
+SPARE_THREADS = 4  # for the rest of asyncio.to_thread's users
 RESTART_ONLY = ("server", "stamp", "archive", "keep_records", "metrics", "web")
 
 
@@ -123,8 +125,22 @@ class Agent:
             await asyncio.sleep(PURGE_EVERY)
 
 
+def session_threads(max_sessions: int) -> None:
+    """A thread for every session that may run at once, and some to spare.
+
+    Each session's pacer is a blocking loop on a thread (``asyncio.to_thread``);
+    asyncio's default pool has CPUs + 4 threads, so with continuous OWAMP
+    sessions holding them a TWAMP session queued for ~30 s (16-agent mesh).
+    Twice the cap at start-up, so that a reload raising it still finds threads.
+    """
+    workers = 2 * max_sessions + SPARE_THREADS
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="otwamp-session")
+    asyncio.get_running_loop().set_default_executor(pool)
+
+
 async def run_agent(config: AgentConfig) -> None:
     """Run until SIGTERM or SIGINT."""
+    session_threads(config.max_sessions)
     archive = Archive.at(config.archive, keep_records=config.keep_records)
     metrics = AgentMetrics()
     try:
