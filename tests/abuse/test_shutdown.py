@@ -37,7 +37,7 @@ def test_sigterm_ends_running_sessions_cleanly_and_exits_0() -> None:
         ping = measuring("ping", server.twamp_target, "-c", "100", "-i", "0.05")
         wait_for(server, "OWAMP session", count=2)
         wait_for(server, "reflecting for")
-        time.sleep(0.5)
+        time.sleep(1.5)  # past the owping's Start Time (0.5 s after its requests), 5 s to go
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=10) == 0
         out, err = owping.communicate(timeout=20)
