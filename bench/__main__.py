@@ -53,7 +53,6 @@ missed, 2 when a benchmark could not run. Progress goes to stderr.
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from contextlib import ExitStack
@@ -63,7 +62,7 @@ from typing import Any
 from bench.baseline import echo_summary
 from bench.echo import EchoRun, send_paced
 from bench.ike import ike_target, run_ike
-from bench.machine import CpuMeter, load_average, machine_facts
+from bench.machine import finish_run, machine_facts
 from bench.owamp import DIRECTIONS, owping_sessions
 from bench.procs import (
     BenchError,
@@ -413,22 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_facts(),
         "parameters": asdict(params) | {"rtt_rate_pps": RTT_RATE},
     }
-    status = 0
-    meter = CpuMeter()
-    try:
-        _run(names, params, result)
-    except BenchError as exc:
-        result["error"] = str(exc)
-        status = 2
-    result["elapsed_s"] = round(time.perf_counter() - began, 1)
-    result["machine"]["loadavg_at_end"] = load_average()
-    result["machine"]["cpu_during_run"] = meter.report()
-    targets = result.get("targets", {})
-    result["pass"] = status == 0 and all(t["pass"] for t in targets.values())
-    if status == 0 and not result["pass"]:
-        status = 1
-    print(json.dumps(result, indent=2))
-    return status
+    return finish_run(result, lambda: _run(names, params, result), began, BenchError)
 
 
 if __name__ == "__main__":

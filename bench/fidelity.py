@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from bench.machine import CpuMeter, load_average, machine_facts
+from bench.machine import finish_run, machine_facts
 from bench.procs import BenchError, Secrets, bench_secrets, otwamp_command, otwamp_server
 from bench.procs import security_arguments as _security
 from bench.stats import JsonObject, distribution_us
@@ -345,21 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_facts(),
         "reference": "AF_PACKET capture on lo, SO_TIMESTAMPNS",
     }
-    status, meter = 0, CpuMeter()
-    try:
-        _run(args, result)
-    except BenchError as exc:
-        result["error"] = str(exc)
-        status = 2
-    result["elapsed_s"] = round(time.perf_counter() - began, 1)
-    result["machine"]["loadavg_at_end"] = load_average()
-    result["machine"]["cpu_during_run"] = meter.report()
-    targets = result.get("targets", {})
-    result["pass"] = status == 0 and all(t["pass"] for t in targets.values())
-    if status == 0 and not result["pass"]:
-        status = 1
-    print(json.dumps(result, indent=2))
-    return status
+    return finish_run(result, lambda: _run(args, result), began, BenchError)
 
 
 if __name__ == "__main__":

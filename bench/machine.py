@@ -1,11 +1,13 @@
 """Facts about the machine a benchmark ran on, recorded next to its figures."""
 
+import json
 import os
 import platform
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +112,25 @@ def machine_facts() -> dict[str, Any]:
         "otwamp_version": __version__,
         "git_commit": _git_commit(),
     }
+
+
+def finish_run(
+    result: dict[str, Any], run: Callable[[], None], began: float, error: type[Exception]
+) -> int:
+    """Run a bench into ``result``, add timing, load and the targets' verdict, print it as
+    JSON; the exit status: 0 all targets met, 1 some missed, 2 the bench failed (``error``)."""
+    status, meter = 0, CpuMeter()
+    try:
+        run()
+    except error as exc:
+        result["error"] = str(exc)
+        status = 2
+    result["elapsed_s"] = round(time.perf_counter() - began, 1)
+    result["machine"]["loadavg_at_end"] = load_average()
+    result["machine"]["cpu_during_run"] = meter.report()
+    targets = result.get("targets", {})
+    result["pass"] = status == 0 and all(t["pass"] for t in targets.values())
+    if status == 0 and not result["pass"]:
+        status = 1
+    print(json.dumps(result, indent=2))
+    return status
