@@ -55,6 +55,15 @@ def stop(agent: Agent) -> str:
     return log
 
 
+def measured_enough(me: Agent, other: Agent) -> bool:
+    """``me`` archived 4 TWAMP sessions to ``other`` and 3 OWAMP runs each way, all measured."""
+    ok = f"failure IS NULL AND destination = '{other.address}'"
+    twamp = me.rows(f"{ok} AND protocol = 'twamp'")
+    owamp = me.rows(f"{ok} AND protocol = 'owamp'")
+    directions = [row["direction"] for row in owamp]
+    return len(twamp) >= 4 and min(directions.count("to"), directions.count("from")) >= 3
+
+
 def test_two_agents_measure_each_other(tmp_path: Path) -> None:
     ports = write_mesh(tmp_path)
     dead = free_port("127.0.0.3")  # nothing listens there: archived failures, backed off
@@ -62,7 +71,9 @@ def test_two_agents_measure_each_other(tmp_path: Path) -> None:
     a = write_agent(tmp_path, "a", SERVER, unreachable + OWAMP)
     b = write_agent(tmp_path, "b", SERVER, TWAMP + OWAMP)
     with running(b, a):
-        time.sleep(10)
+        # the first sessions of b may find a not yet listening: wait for enough measured ones
+        # (25 s at most, so that a's unreachable target fails at most at 0, 5 and 15 s)
+        wait_until(lambda: measured_enough(a, b) and measured_enough(b, a), "sessions", 25)
         a.config.write_text(a.config.read_text().replace(OWAMP, ""))  # OWAMP removed ...
         reloaded = time.time_ns()
         assert a.process is not None
