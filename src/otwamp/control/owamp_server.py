@@ -5,7 +5,7 @@ driver closes the connection.
 """
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from otwamp.control.events import NEED_DATA, StartRequested, UnsupportedCommand
 from otwamp.control.owamp_events import (
@@ -40,9 +40,10 @@ class OwampServerConnection(ServerConnectionBase):
         self.client_sends = 0  # accepted sessions with Conf-Receiver: the client's to stop (§3.8)
         self.server_sends = 0  # accepted sessions with Conf-Sender: ours to stop
         self._fixed: bytes | None = None  # a Request-Session's first part, while its slots arrive
-        # Packets of the client's send session with this SID, None if it has none (§3.8);
-        # the server machine sets it, the framing alone checks only Number of Sessions.
-        self.skip_limit: Callable[[bytes], int | None] | None = None
+        # The packets of each started send session of the client, by SID (§3.8); the server
+        # machine keeps it (a table, not a callback: no reference cycle with the machine),
+        # the framing alone checks only Number of Sessions.
+        self.skip_limits: dict[bytes, int] | None = None
         self._request: RequestSession | None = None
 
     def accept_session(self, accept: AcceptSession) -> bytes:
@@ -169,9 +170,9 @@ class OwampServerConnection(ServerConnectionBase):
                 section="RFC 4656 §3.8",
             )
         for sid, skips in StopSessions.descriptions_read(prefix):
-            if self.skip_limit is None:
+            if self.skip_limits is None:
                 break
-            limit = self.skip_limit(sid)
+            limit = self.skip_limits.get(sid)
             if limit is None or skips > limit:
                 raise ProtocolError(
                     f"{skips} skip ranges for SID {sid.hex()}, which has "

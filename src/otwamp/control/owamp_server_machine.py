@@ -104,7 +104,8 @@ class OwampServerMachine(ServerMachine):
         self._client_stopped_round = False
         self._close_at: int | None = None  # Unix ns: the end of the shutdown's grace time
         super().__init__(self.owamp, policy, peer, local, now, random, refuse, quota)
-        self.owamp.skip_limit = self._skip_limit
+        self._skip_limits: dict[bytes, int] = {}  # the framing's table (§3.8)
+        self.owamp.skip_limits = self._skip_limits
 
     def test_started(self, clock: Stamp) -> None:
         """The answer to ``StartTest``: the host clock state for this round's sessions."""
@@ -337,6 +338,8 @@ class OwampServerMachine(ServerMachine):
         fresh = [s for s in self.sessions.values() if not s.started]
         for session in fresh:
             session.started = True
+            if session.receiver is not None:
+                self._skip_limits[session.sid] = session.request.num_packets
         self._ever_started = True
         self._emit(StartTest(tuple(s.sid for s in fresh)))
         self._send(self.owamp.start_ack(Accept.OK))
@@ -366,14 +369,8 @@ class OwampServerMachine(ServerMachine):
         self._emit(Release(sids))
         for sid in sids:
             session = self.sessions.pop(sid)
+            self._skip_limits.pop(sid, None)
             self.quota.give(self.peer[0], session.request.num_packets)
-
-    def _skip_limit(self, sid: bytes) -> int | None:
-        """The packets of the client's send session ``sid``, None if there is none (§3.8)."""
-        session = self.sessions.get(sid)
-        if session is None or session.receiver is None or not session.started:
-            return None
-        return session.request.num_packets
 
     def _stop_our_senders(self) -> None:
         """Stop our send sessions before describing them (RFC 4656 §3.8)."""

@@ -17,7 +17,7 @@ _TIME_ERROR = 5  # adjtimex return value: clock not synchronized
 _STA_UNSYNC = 0x0040
 # struct timex on 64-bit Linux: int modes (+4 pad), long offset, freq, maxerror,
 # esterror, int status, ... ; 208 octets. We read maxerror, esterror and status.
-_TIMEX_SIZE = 208
+_TIMEX = ctypes.c_char * 208  # made once: each new array type is a cycle for the collector
 _TIMEX_HEAD = struct.Struct("@i4xqqqqi")
 _RESOLUTION = 1e-6  # SO_TIMESTAMPNS and time_ns are exact to well under a microsecond
 
@@ -46,7 +46,7 @@ def _adjtimex() -> tuple[int, bytes] | None:
     libc = _libc()
     if libc is None:
         return None
-    buf = ctypes.create_string_buffer(_TIMEX_SIZE)
+    buf = _TIMEX()
     state = libc.adjtimex(buf)
     if state < 0:
         return None

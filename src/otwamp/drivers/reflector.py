@@ -25,6 +25,10 @@ log = logging.getLogger("otwamp.server")
 _NS = 1e9
 
 
+def _closed_already(endpoint: "ReflectorEndpoint", reason: str) -> None:
+    """The close callback of an endpoint already closed: nothing more to do."""
+
+
 class ReflectorEndpoint:
     """Reflects one test session's packets from its socket."""
 
@@ -90,7 +94,8 @@ class ReflectorEndpoint:
         self._loop.remove_reader(self.sock)
         self.kernel.settle(self.sock)
         self.sock.close()
-        self._on_closed(self, reason)
+        on_closed, self._on_closed = self._on_closed, _closed_already
+        on_closed(self, reason)  # and forgotten: the closure refers to the connection holding us
 
     def _arm(self) -> None:
         if self._timer is not None:
