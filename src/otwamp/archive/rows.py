@@ -14,7 +14,7 @@ no session at all (refused, unreachable) is one row with its failure.
 """
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -227,6 +227,15 @@ def typed(columns: tuple[Column, ...], row: tuple[Any, ...]) -> dict[str, Any]:
         column.name: bool(value) if column.kind == "bool" and value is not None else value
         for column, value in zip(columns, row, strict=True)
     }
+
+
+def dotted_pairs(document: JsonObject, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """A nested document as (dotted.key, value) pairs: CSV columns, ``show`` lines."""
+    for key, value in document.items():
+        if isinstance(value, dict):
+            yield from dotted_pairs(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def iso_time(ns: int) -> str:

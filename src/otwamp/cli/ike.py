@@ -123,38 +123,52 @@ _SA_HELP = (
 )
 
 
-@ike.command(name="rekey", epilog=_SA_HELP)
-@click.argument("sa")
-@_socket_option
-@click.option("--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON.")
-@click.pass_context
-@one_line_errors
+def _sa_command(name: str) -> Callable[[F], F]:
+    """``otwamp ike NAME SA [--socket PATH] [--json]``: an exchange on the SAs SA names."""
+
+    def decorate(command: F) -> F:
+        decorators = (
+            ike.command(name=name, epilog=_SA_HELP),
+            click.argument("sa"),
+            _socket_option,
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON."
+            ),
+            click.pass_context,
+            one_line_errors,
+        )
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+def _exchange(
+    ctx: click.Context, op: str, sa: str, socket_path: Path | None, as_json: bool
+) -> list[dict[str, Any]]:
+    """The daemon's answers to ``op`` on the SAs ``sa`` names (none once printed as JSON)."""
+    request = {"op": op, **_selector(sa)}
+    answer = _ask(_socket(ctx, socket_path), request, EXCHANGE_TIMEOUT + EXCHANGE_MARGIN)
+    done: list[dict[str, Any]] = answer["rekeyed" if op == "rekey" else "deleted"]
+    if as_json:
+        click.echo(json.dumps(done, indent=2))
+        return []
+    return done
+
+
+@_sa_command("rekey")
 def rekey(ctx: click.Context, sa: str, socket_path: Path | None, as_json: bool) -> None:
     """Rekey an IKE SA now (RFC 7296 §2.18): new SPIs and a new IPPM key, the old SA deleted."""
-    request = {"op": "rekey", **_selector(sa)}
-    answer = _ask(_socket(ctx, socket_path), request, EXCHANGE_TIMEOUT + EXCHANGE_MARGIN)
-    if as_json:
-        click.echo(json.dumps(answer["rekeyed"], indent=2))
-        return
-    for pair in answer["rekeyed"]:
+    for pair in _exchange(ctx, "rekey", sa, socket_path, as_json):
         old, new = pair["old"], pair["new"]
         click.echo(f"rekeyed IKE SA {_spis(old)} with {_peer(old)} to {_spis(new)}")
 
 
-@ike.command(name="delete", epilog=_SA_HELP)
-@click.argument("sa")
-@_socket_option
-@click.option("--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON.")
-@click.pass_context
-@one_line_errors
+@_sa_command("delete")
 def delete(ctx: click.Context, sa: str, socket_path: Path | None, as_json: bool) -> None:
     """Delete an IKE SA now (RFC 7296 §1.4.1); sessions already keyed by it keep their key."""
-    request = {"op": "delete", **_selector(sa)}
-    answer = _ask(_socket(ctx, socket_path), request, EXCHANGE_TIMEOUT + EXCHANGE_MARGIN)
-    if as_json:
-        click.echo(json.dumps(answer["deleted"], indent=2))
-        return
-    for gone in answer["deleted"]:
+    for gone in _exchange(ctx, "delete", sa, socket_path, as_json):
         unanswered = "" if gone["answered"] else " (the peer did not answer: forgotten here)"
         click.echo(f"deleted IKE SA {_spis(gone)} with {_peer(gone)}{unanswered}")
 

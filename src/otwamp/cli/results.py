@@ -5,7 +5,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ import click
 
 from otwamp.archive import DEFAULT_ARCHIVE
 from otwamp.archive.query import Filter, PairSummary, Reader
-from otwamp.archive.rows import JsonObject, iso_time, session_document
+from otwamp.archive.rows import JsonObject, dotted_pairs, iso_time, session_document
 from otwamp.archive.timespec import parse_time
 from otwamp.cli.errors import one_line_errors
 from otwamp.results import owamp, report
@@ -153,21 +153,12 @@ def _print_sessions(
     if as_json:
         click.echo(json.dumps(documents, indent=2))
     elif as_csv:
-        _write_csv([dict(_flat(document)) for document in documents])
+        _write_csv([dict(dotted_pairs(document)) for document in documents])
     elif not documents:
         click.echo("no sessions")
     else:
         for document in documents:
             click.echo(text(document))
-
-
-def _flat(document: JsonObject, prefix: str = "") -> Iterable[tuple[str, Any]]:
-    """A nested document as (dotted.key, value) pairs."""
-    for key, value in document.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def _write_csv(objects: list[JsonObject]) -> None:
@@ -204,7 +195,7 @@ def _session_line(document: JsonObject) -> str:
 
 
 def _session_block(document: JsonObject) -> str:
-    return "\n".join(f"{key}: {value}" for key, value in _flat(document)) + "\n"
+    return "\n".join(f"{key}: {value}" for key, value in dotted_pairs(document)) + "\n"
 
 
 def _pair_object(pair: PairSummary) -> JsonObject:

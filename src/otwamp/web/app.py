@@ -19,9 +19,8 @@ from aiohttp import web
 
 from otwamp.archive.engines import ArchiveError, ArchiveUnavailable
 from otwamp.archive.query import Pair, Reader, buckets, delay_histogram, latest, pair_sessions
-from otwamp.archive.rows import iso_time, session_document
+from otwamp.archive.rows import dotted_pairs, iso_time, session_document
 from otwamp.archive.timespec import parse_time
-from otwamp.cli.results import _flat
 from otwamp.errors import ConfigError
 from otwamp.results import owamp, report
 from otwamp.results.records import OwampSessionRecord
@@ -241,7 +240,7 @@ class Dashboard:
             for session_id, values, kept in rows
         ]
         if request.path.endswith(".csv"):
-            flat = [dict(_flat(document)) for document in documents]
+            flat = [dict(dotted_pairs(document)) for document in documents]
             return _csv(series.objects_csv(flat), f"{pair.source}-{pair.destination}-sessions")
         return web.json_response(
             {"total": total, "offset": offset, "limit": limit, "sessions": documents},
