@@ -17,8 +17,13 @@ capture(reflected packet), ``processing`` = T3 - T2. OWAMP, per direction:
 ``send_lead`` = capture - send Timestamp, ``receive_lag`` = receive time -
 capture. Each in open, authenticated and encrypted mode at 10, 100 and
 1,000 pps; median, p99 and max, with the issue's targets and whether each is
-met. Exit status as ``python -m bench``: 0 all met, 1 one missed, 2 could
-not run. Needs root (AF_PACKET).
+met. STAMP (``stamp_followup``, issue 13): ``otwamp stamp --tlv follow-up``
+against a stateful reflector, open mode; ``t3_lead`` = capture(reflected
+packet) - the T3 in it, ``followup_t3_lead`` = capture(reflected packet n) -
+the Follow-Up Timestamp packet n+1 reports for it (RFC 8972 §4.7), and
+whether the latter's median is the nearer to the wire. Exit status as
+``python -m bench``: 0 all met, 1 one missed, 2 could not run. Needs root
+(AF_PACKET).
 """
 
 import argparse
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field
 from bench.machine import finish_run, machine_facts
 from bench.procs import BenchError, Secrets, bench_secrets, otwamp_command, otwamp_server
 from bench.procs import security_arguments as _security
+from bench.stamp import stamp_reflector
 from bench.stats import JsonObject, distribution_us
 from bench.twamp import log
 from otwamp.wire.timestamp import ns_to_ntp, ntp_to_ns
@@ -247,6 +253,50 @@ def owamp_fidelity(
     }
 
 
+def stamp_followup(records: list[JsonObject], capture: Capture) -> JsonObject:
+    """Both T3s of one ``otwamp stamp --tlv follow-up`` session against its capture.
+
+    A reply whose ``t3`` has ``"source": "follow-up"`` carried ``t3_packet``
+    (``otwamp stamp --raw --json``); the last reply has no Follow-Up.
+    """
+    if any(r["lost"] or r["duplicate"] for r in records):
+        raise BenchError("a STAMP packet was lost or duplicated on loopback")
+    replies = sorted(records, key=lambda r: r["reflector_seq"])
+    carried = [r.get("t3_packet", r["t3"])["ns"] for r in replies]
+    wire = capture.match(True, carried, "open", "STAMP reflections")
+    t3_lead = [when - t3 for when, t3 in zip(wire, carried, strict=True)]
+    followup_t3_lead = [
+        when - r["t3"]["ns"]
+        for when, r in zip(wire, replies, strict=True)
+        if r["t3"]["source"] == "follow-up"
+    ]
+    # the reflector reports the in-packet T3 when it had no kernel transmit time yet
+    fallbacks = sum(r["t3"]["ns"] == r.get("t3_packet", {}).get("ns") for r in replies)
+    return {
+        "packets": len(replies),
+        "follow_ups": len(followup_t3_lead),
+        "follow_ups_without_kernel_time": fallbacks,
+        "t3_lead": _figure(t3_lead),
+        "followup_t3_lead": _figure(followup_t3_lead),
+    }
+
+
+def _nearer(session: JsonObject) -> JsonObject:
+    """Whether the Follow-Up T3 is nearer the wire than the in-packet T3 (issue 13)."""
+    packet, followup = session["t3_lead"], session["followup_t3_lead"]
+    met = (
+        packet is not None
+        and followup is not None
+        and abs(followup["median_us"]) < abs(packet["median_us"])
+    )
+    return {
+        "target": "|follow-up T3 median lead| < |in-packet T3 median lead|",
+        "t3_lead_median_us": None if packet is None else packet["median_us"],
+        "followup_t3_lead_median_us": None if followup is None else followup["median_us"],
+        "pass": bool(met),
+    }
+
+
 def _within(figure: JsonObject | None, median: float, p99: float | None) -> JsonObject:
     measured = None if figure is None else figure["median_us"]
     worst = None if figure is None else figure["p99_us"]
@@ -276,6 +326,8 @@ def _targets(results: JsonObject) -> JsonObject:
                     targets[f"owamp_{mode}_{rate}pps_{direction}_{name}"] = _within(
                         session[name], LEAD_MEDIAN_US, LEAD_P99_US
                     )
+    for rate, session in results.get("stamp_followup", {}).items():
+        targets[f"stamp_followup_{rate}pps"] = _nearer(session)
     return targets
 
 
@@ -288,7 +340,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
     parser.add_argument("--rates", default=",".join(map(str, RATES)), help="pps, comma-separated")
     parser.add_argument(
-        "--protocols", default="twamp,owamp", help="twamp, owamp or both (comma-separated)"
+        "--protocols",
+        default="twamp,owamp,stamp",
+        help="twamp, owamp, stamp (Follow-Up Telemetry), comma-separated",
     )
     return parser.parse_args(argv)
 
@@ -331,6 +385,15 @@ def _run(args: argparse.Namespace, result: JsonObject) -> None:
                             records = _client("owping", port, count, rate, extra)
                         per_rate = owamp.setdefault(mode, {}).setdefault(f"{rate}", {})
                         per_rate[direction] = owamp_fidelity(records, capture, mode, direction)
+        if "stamp" in protocols:
+            port = stack.enter_context(stamp_reflector(HOST, "stateful"))  # §4.7 needs state
+            followup: JsonObject = result.setdefault("stamp_followup", {})
+            for rate in rates:
+                count = max(int(rate * seconds.get(rate, 2.0)), 10)
+                log(f"fidelity: STAMP Follow-Up Telemetry {rate} pps x {count}")
+                with capturing() as capture:
+                    records = _client("stamp", port, count, rate, ["--tlv", "follow-up"])
+                followup[f"{rate}"] = stamp_followup(records, capture)
     result["targets"] = _targets(result)
 
 

@@ -52,6 +52,7 @@ class Protocol:
     padding_help: str
     schedule_help: str  # how the schedule reaches the other side, after SCHEDULE_HELP
     wait_help: str
+    control: bool = True  # a Control handshake (greeting, PBKDF2 Count); STAMP has none
 
     @property
     def secured(self) -> tuple[TwampMode, ...]:
@@ -63,6 +64,16 @@ def _options(protocol: Protocol) -> list[Callable[[F], F]]:
     """The shared options, with ``protocol``'s own help texts."""
     secured = ", ".join(MODE_NAMES[mode] for mode in protocol.secured)
     modes = ", ".join(MODE_NAMES[mode] for mode in protocol.modes)
+    chosen = "the strongest that the server also offers"
+    if not protocol.control:
+        chosen = "the strongest the key allows"
+    max_count = click.option(
+        "--max-count",
+        type=click.IntRange(min=1024),
+        default=DEFAULT_MAX_COUNT,
+        show_default=True,
+        help="Highest PBKDF2 Count to accept from a server.",
+    )
     return [
         click.option(
             "-c",
@@ -121,8 +132,8 @@ def _options(protocol: Protocol) -> list[Callable[[F], F]]:
             "modes",
             metavar="MODES",
             help=(
-                f"Acceptable modes, comma-separated: {modes}; the strongest that the server "
-                f"also offers is used. Default: open; with -u/-k or --key-source ike: {secured}."
+                f"Acceptable modes, comma-separated: {modes}; {chosen} is used. "
+                f"Default: open; with -u/-k or --key-source ike: {secured}."
             ),
         ),
         click.option("-u", "--identity", help="Identity (KeyID) in the pass-phrase file."),
@@ -132,13 +143,7 @@ def _options(protocol: Protocol) -> list[Callable[[F], F]]:
             type=click.Path(dir_okay=False, readable=False, path_type=Path),
             help="Pass-phrase file (identity<TAB>hex).",
         ),
-        click.option(
-            "--max-count",
-            type=click.IntRange(min=1024),
-            default=DEFAULT_MAX_COUNT,
-            show_default=True,
-            help="Highest PBKDF2 Count to accept from a server.",
-        ),
+        *([max_count] if protocol.control else []),
         click.option(
             "-v",
             "--verbose",
@@ -188,7 +193,7 @@ def settings_from(
         wait=options["wait"],
         modes=acceptable_modes(options["modes"], keys is not None, protocol),
         keys=keys,
-        max_count=options["max_count"],
+        max_count=options.get("max_count", DEFAULT_MAX_COUNT),
         **extra,
     )
     _log_settings(settings, protocol, _key_words(options))

@@ -6,7 +6,7 @@ import logging
 import secrets
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,8 +29,17 @@ from otwamp.drivers.stamp_reflector import STAMP_PORT, StampReflectorSettings
 from otwamp.drivers.stamp_sender import StampOutcome, StampSettings, measure, resolve
 from otwamp.errors import ConfigError
 from otwamp.results.metrics import summarize_twamp
-from otwamp.results.records import TwampSessionRecord
-from otwamp.results.report import raw_lines, render_text, to_json
+from otwamp.results.records import Reply, Stamp, TwampSessionRecord
+from otwamp.results.report import (
+    packet_json,
+    packet_text,
+    render_text,
+    reply_json,
+    reply_text,
+    stamp_json,
+    stamp_text,
+    to_json,
+)
 from otwamp.stamp.keys import StampKeys, sender_key
 from otwamp.stamp.packets import AUTH_SIZE, BASE_SIZE, StampHmac
 from otwamp.stamp.reflector import ReflectorMode
@@ -53,6 +62,7 @@ STAMP = Protocol(
     ),
     schedule_help="Only this client knows it: STAMP does not send it.",
     wait_help="Seconds to wait for late replies after the last packet.",
+    control=False,  # no greeting: no PBKDF2 Count to bound (--max-count)
 )
 TLV_NAMES = ("location", "timestamp", "cos", "direct", "access", "follow-up")
 
@@ -114,10 +124,14 @@ def stamp_command(
         outcome = asyncio.run(run_with_keys(keyed, lambda: _with_progress(settings)))
     except OSError as exc:
         raise CliError(network_reason(exc, target, "STAMP")) from None
-    follow_ups = 0
+    follow_ups, in_packet = 0, {}
     if settings.request.follow_up:
-        follow_ups = with_follow_up(outcome.record, outcome.sender.extras.follow_ups)
-    _report(outcome, follow_ups, as_json=as_json, raw=raw, percentiles=percentiles)
+        reported = outcome.sender.extras.follow_ups
+        in_packet = {
+            r.reflector_seq: r.t3 for r in outcome.record.replies if r.reflector_seq in reported
+        }
+        follow_ups = with_follow_up(outcome.record, reported)
+    _report(outcome, follow_ups, in_packet, as_json=as_json, raw=raw, percentiles=percentiles)
     if outcome.refused and not outcome.record.replies:
         raise CliError(f"no STAMP reflector at {target} (ICMP port unreachable)")
 
@@ -314,11 +328,51 @@ def extras_lines(extras: StampExtras, follow_ups: int) -> list[str]:
     return lines
 
 
+def stamp_raw_lines(
+    record: TwampSessionRecord, in_packet: dict[int, Stamp], json_lines: bool
+) -> Iterator[str]:
+    """One line per reply or lost packet as ``otwamp ping --raw``, with T3's source.
+
+    ``in_packet`` maps a reflector seq whose T3 is now the Follow-Up Timestamp
+    (RFC 8972 §4.7) to the T3 the reply carried. JSON: ``t3`` says its
+    ``source`` ("follow-up" or "packet"), and a follow-up one has the carried
+    T3 as ``t3_packet``; text: ``packet-T3 ...`` follows such a reply's fields.
+    """
+    replies_by_seq: dict[int, list[Reply]] = {}
+    for reply in record.replies:
+        replies_by_seq.setdefault(reply.sender_seq, []).append(reply)
+    for sent in sorted(record.sent, key=lambda packet: packet.seq):
+        replies = replies_by_seq.get(sent.seq, [])
+        if not replies:
+            lost = packet_json(sent, replies) if json_lines else packet_text(sent, replies)
+            yield from (json.dumps(line) if json_lines else str(line) for line in lost)
+            continue
+        for index, reply in enumerate(replies):
+            carried = in_packet.get(reply.reflector_seq)
+            if json_lines:
+                line = reply_json(reply, index > 0, sent)
+                line["t3"]["source"] = "packet" if carried is None else "follow-up"
+                if carried is not None:
+                    line["t3_packet"] = stamp_json(carried)
+                yield json.dumps(line)
+                continue
+            text = reply_text(reply, False, sent)
+            if carried is not None:
+                text += f" packet-T3 {stamp_text(carried)}"
+            yield text + (" DUP" if index > 0 else "")
+
+
 def _report(
-    outcome: StampOutcome, follow_ups: int, *, as_json: bool, raw: bool, percentiles: bool
+    outcome: StampOutcome,
+    follow_ups: int,
+    in_packet: dict[int, Stamp],
+    *,
+    as_json: bool,
+    raw: bool,
+    percentiles: bool,
 ) -> None:
     if raw:
-        for line in raw_lines(outcome.record, json_lines=as_json):
+        for line in stamp_raw_lines(outcome.record, in_packet, json_lines=as_json):
             click.echo(line)
         return
     summary = replace(summarize_twamp(outcome.record), protocol="stamp")
