@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv sysdeps lint typecheck unit test demo ipsec-demo bench bench-fidelity soak netem mesh clean
+.PHONY: all venv sysdeps lint typecheck unit test demo ipsec-demo bench bench-fidelity bench-sustained soak netem mesh clean
 
 all: test
 
@@ -47,6 +47,11 @@ bench: $(STAMP)
 # How far T1..T4 are from the wire, against a loopback capture (root); one JSON object.
 bench-fidelity: $(STAMP)
 	$(BIN)/python -m bench.fidelity
+
+# A million packets at 20,000 pps, TWAMP and OWAMP: loss, both ends' RSS, the records' cost
+# at 10,000,000 packets (bench/sustained.py); one JSON object, about 6 minutes.
+bench-sustained: $(STAMP)
+	$(BIN)/python -m bench.sustained
 
 # 10 minutes of mixed load against one otwamp server; prints one JSON object (bench/soak.py).
 soak: $(STAMP)

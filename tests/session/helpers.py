@@ -67,7 +67,9 @@ class Link:
     ) -> Arrival | None:
         """Send packet ``seq`` on schedule and receive it ``delay`` later."""
         sent_at = self.times[seq]
-        return self.receiver.on_datagram(self.packet(seq, sent_at), stamp_at(sent_at + delay), ttl)
+        wire, received = self.packet(seq, sent_at), stamp_at(sent_at + delay)
+        accepted = self.receiver.on_datagram(wire, received, ttl)
+        return self.receiver.record.arrivals[-1] if accepted else None
 
 
 def make_link(mode: str, count: int = 5, padding: bytes = b"", **options: Any) -> Link:

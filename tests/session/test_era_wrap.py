@@ -96,8 +96,8 @@ def run_owamp(mode: str, stop_ns: int) -> OwampSessionRecord:
         assert not too_late(due, now, TIMEOUT)
         wire = bytes(sender.stamp(sender.prepare(seq), now, ERROR.to_int()))
         sender.mark_sent(seq, now, ERROR)
-        arrival = receiver.on_datagram(wire, Stamp(now_ns + DELAY_NS, True, ERROR.seconds), 62)
-        assert arrival is not None, f"packet {seq} refused"
+        received = Stamp(now_ns + DELAY_NS, True, ERROR.seconds)
+        assert receiver.on_datagram(wire, received, 62), f"packet {seq} refused"
     next_seqno, skips = sender.stop_description()
     receiver.finish(next_seqno, skips, Stamp(stop_ns, True, ERROR.seconds))
     return record

@@ -26,6 +26,7 @@ from typing import Any, TypeAlias
 from otwamp.errors import ProtocolError
 from otwamp.results.records import (
     Arrival,
+    Arrivals,
     Dropped,
     OwampSessionRecord,
     Reply,
@@ -270,7 +271,7 @@ def _decode_owamp(
     cols = _take(columns, _OWAMP_CODES, [13, n_skipped, n_skipped, *[n_arrivals] * 8])
     sent_ns = _undelta(cols[4])
     received_ns = [a + b for a, b in zip(sent_ns, cols[7], strict=True)]
-    arrivals = [
+    arrivals = Arrivals(
         Arrival(seq, sent, received, _present(ttl))
         for seq, sent, received, ttl in zip(
             _undelta(cols[3]),
@@ -279,7 +280,7 @@ def _decode_owamp(
             cols[10],
             strict=True,
         )
-    ]
+    )
     return OwampSessionRecord(
         sid=sid,
         direction=direction,

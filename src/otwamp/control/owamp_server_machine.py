@@ -238,10 +238,7 @@ class OwampServerMachine(ServerMachine):
         peer = self._peer_test_address(request)
         if request.conf_receiver:
             record = OwampSessionRecord(sid, "to", "", "", request.num_packets)
-            # The server answers Fetch-Session from the records alone: no Arrival objects.
-            session.receiver = OwampReceiver(
-                record, times, request.timeout, protection, arrivals=False
-            )
+            session.receiver = OwampReceiver(record, times, request.timeout, protection)
             reproduction = replace(request, receiver_port=port, sid=sid)  # RFC 4656 §3.9
             self.received.add(sid, ReceivedSession(self.identity, reproduction, session.receiver))
             self._emit(OpenReceiver(sid, port, peer, session.receiver))

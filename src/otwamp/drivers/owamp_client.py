@@ -27,17 +27,16 @@ from otwamp.drivers.owamp_pacer import Receiving, Sending, run_owamp
 from otwamp.drivers.udp import connect_peer, open_test_socket
 from otwamp.errors import OtwampError
 from otwamp.results.owamp import fetched_discard_start
-from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
+from otwamp.results.records import OwampSessionRecord, Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import session_protection
-from otwamp.session.sender import stamp_of
 from otwamp.session.slots import request_send_times, slots_for
 from otwamp.wire.owamp_control import RequestSession
-from otwamp.wire.owamp_fetch import FetchSession, PacketRecord
+from otwamp.wire.owamp_fetch import FetchSession
 from otwamp.wire.owamp_stop import SessionDescription, StopSessions
 from otwamp.wire.registry import MODE_NAMES, Accept
-from otwamp.wire.timestamp import duration_to_ntp, ntp_add, ntp_diff, ntp_to_duration
+from otwamp.wire.timestamp import duration_to_ntp, ntp_add, ntp_diff, ntp_to_duration, ntp_to_ns
 from otwamp.wire.twamp_control import dscp_type_p
 
 OWAMP_PORT = 861  # RFC 4656 §3.1
@@ -287,15 +286,13 @@ async def _fetch(
         # The server's receiver discarded what arrived within Timeout of the stop (§3.8).
         discarded_from=fetched_discard_start((r.seq for r in event.data.records), next_seqno),
     )
-    record.arrivals = [_arrival(packet) for packet in event.data.records if not packet.lost]
+    arrivals = record.arrivals
+    code = arrivals.estimates.wire_code
+    for packet in event.data.records:  # RFC 4656 §3.9: TTL 255 means unknown
+        if not packet.lost:
+            received = ntp_to_ns(packet.receive_timestamp)
+            send_code, receive_code = code(packet.send_error), code(packet.receive_error)
+            arrivals.add(
+                packet.seq, packet.send_timestamp, send_code, received, receive_code, packet.ttl
+            )
     return record
-
-
-def _arrival(packet: PacketRecord) -> Arrival:
-    """A fetched packet record as an arrival (RFC 4656 §3.9: TTL 255 means unknown)."""
-    return Arrival(
-        packet.seq,
-        stamp_of(packet.send_timestamp, packet.send_error),
-        stamp_of(packet.receive_timestamp, packet.receive_error),
-        packet.ttl,
-    )

@@ -5,17 +5,27 @@ A session's packets are those below Next Seqno outside the skip ranges
 whose records the receiver discarded under §3.8 (due within Timeout of the
 stop) are counted as discarded, neither received nor lost. Each sequence
 number counts once, at its first arrival (RFC 4737 §3.6); delays carry their
-sync flags (decision D9). The JSON and text reuse the TWAMP report's helpers.
+sync flags (decision D9). The metrics read the records' columns in one pass
+with no object per packet, as the TWAMP ones do (``results.metrics``); the
+JSON and text reuse the TWAMP report's helpers.
 """
 
 import json
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from otwamp.results.delay import DelaySample
-from otwamp.results.metrics import DirectionSummary, PacketCounts, summarize_direction
+from otwamp.results.delay import DelaySample, OneWaySummary
+from otwamp.results.metrics import (
+    DirectionSummary,
+    PacketCounts,
+    column_range,
+    delays_by_seq,
+    first_indices,
+    hops_range,
+)
 from otwamp.results.ordering import count_reordered
-from otwamp.results.records import Arrival, OwampSessionRecord
+from otwamp.results.records import NO_TTL, Arrival, Arrivals, OwampSessionRecord
 from otwamp.results.report import (
     JsonObject,
     clock_note,
@@ -30,6 +40,7 @@ from otwamp.results.report import (
     variation_line,
 )
 from otwamp.results.stats import seconds
+from otwamp.wire.timestamp import ntp_to_ns
 
 # The keys of the TWAMP direction object an OWAMP direction shows; its loss
 # and reordering are under "packets" instead.
@@ -80,27 +91,34 @@ def skipped_count(ranges: Iterable[tuple[int, int]], end: int) -> int:
     return sum(max(0, min(last, end - 1) - first + 1) for first, last in ranges)
 
 
-def first_arrivals(arrivals: Iterable[Arrival]) -> list[Arrival]:
-    """The first arrival of each sequence number, in arrival order (RFC 4737 §3.6)."""
-    firsts: dict[int, Arrival] = {}
-    for arrival in arrivals:
-        firsts.setdefault(arrival.seq, arrival)
-    return list(firsts.values())
-
-
 def delay_sample(arrival: Arrival) -> DelaySample:
     """One-way delay receive - send, synchronized only if both stamps are (RFC 4656 §4.1.2)."""
     return DelaySample.between(arrival.seq, arrival.sent, arrival.received)
 
 
+def one_way(log: Arrivals, firsts: "array[int]") -> OneWaySummary:
+    """The one-way delays of the arrivals ``firsts``, receive - send (RFC 4656 §4.1.2)."""
+    seqs, sent, received = log.seq, log.sent, log.received
+    pairs = log.estimate_pairs(firsts)
+    return OneWaySummary(
+        delays=delays_by_seq(seqs, firsts, (received[i] - ntp_to_ns(sent[i]) for i in firsts)),
+        sync=bool(firsts) and all(a[0] and b[0] for a, b in pairs),  # both stamps synchronized
+        error=max((a[1] + b[1] for a, b in pairs), default=None),
+    )
+
+
 def summarize_owamp(record: OwampSessionRecord) -> OwampSummary:
-    """Compute every metric of one direction's session record."""
+    """Compute every metric of one direction's session record, from its columns."""
     end, kept = session_end(record), kept_end(record)
     sent = end - skipped_count(record.skipped, end)
-    arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
-    firsts = first_arrivals(arrivals)
-    duplicates = len(arrivals) - len(firsts)
-    reordered = count_reordered(arrival.seq for arrival in firsts)
+    log = record.arrivals
+    seqs, ttls = log.seq, log.ttl
+    firsts = first_indices(seqs)  # the first arrival of each sequence number (RFC 4737 §3.6)
+    if max(seqs, default=-1) >= kept:  # leave out the records discarded under §3.8
+        firsts = array("I", (index for index in firsts if seqs[index] < kept))
+        ttls = array("h", (ttl for seq, ttl in zip(seqs, ttls, strict=True) if seq < kept))
+    duplicates = len(ttls) - len(firsts)
+    reordered = count_reordered(seqs[index] for index in firsts)
     packets = PacketCounts.counted(
         record.dropped,
         sent=sent,
@@ -109,13 +127,14 @@ def summarize_owamp(record: OwampSessionRecord) -> OwampSummary:
         reordered=reordered,
         discarded=sent - (kept - skipped_count(record.skipped, kept)),
     )
-    path = summarize_direction(
-        (delay_sample(arrival) for arrival in firsts),
+    ttl = column_range(ttls, NO_TTL)
+    path = DirectionSummary(
+        one_way=one_way(log, firsts),
         lost=packets.lost,
         duplicates=duplicates,
         reordered=reordered,
-        ttls=(arrival.ttl for arrival in arrivals),
-        initial_ttl=record.initial_ttl,
+        ttl=ttl,
+        hops=hops_range(ttl, record.initial_ttl),
     )
     return OwampSummary(
         sid=record.sid,
@@ -245,18 +264,33 @@ def missing_status(seq: int, skipped: set[int], kept: int) -> str:
     return "discarded" if seq >= kept else "lost"
 
 
+def arrival_chains(seqs: "array[int]", kept: int) -> tuple["array[int]", "array[int]"]:
+    """Where each sequence number below ``kept`` first arrived, and each arrival's next copy.
+
+    Indices into ``seqs``, -1 for none: the copies of a packet in arrival
+    order, with two integers a packet rather than a list of objects.
+    """
+    heads = array("i", [-1]) * kept
+    links = array("i", [-1]) * len(seqs)
+    for index in range(len(seqs) - 1, -1, -1):
+        seq = seqs[index]
+        if seq < kept:
+            links[index], heads[seq] = heads[seq], index
+    return heads, links
+
+
 def raw_lines(record: OwampSessionRecord, json_lines: bool) -> Iterator[str]:
     """One line per arrival (duplicates marked) or missing packet, in sequence order."""
-    by_seq: dict[int, list[Arrival]] = {}
-    kept = kept_end(record)
-    for arrival in record.arrivals:
-        if arrival.seq < kept:
-            by_seq.setdefault(arrival.seq, []).append(arrival)
-    end = session_end(record)
+    log, kept, end = record.arrivals, kept_end(record), session_end(record)
+    heads, links = arrival_chains(log.seq, kept)
     skipped = skipped_seqs(record.skipped, end)
     for seq in range(end):
-        arrivals = by_seq.get(seq)
-        if arrivals:
-            yield from packet_lines(arrivals, json_lines)
-        else:
+        index = heads[seq] if seq < kept else -1
+        if index < 0:
             yield missing_packet(seq, missing_status(seq, skipped, kept), json_lines)
+            continue
+        copies = []
+        while index >= 0:
+            copies.append(log[index])
+            index = links[index]
+        yield from packet_lines(copies, json_lines)

@@ -4,10 +4,13 @@ Times are integers of nanoseconds since the Unix epoch, converted from the
 packets' NTP timestamps (RFC 5357 §4.1.2, §4.2.1) or taken from the kernel.
 """
 
+from abc import abstractmethod
 from array import array
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
-from typing import overload
+from typing import Generic, TypeVar, overload
+
+from otwamp.wire.timestamp import ErrorEstimate, ns_to_ntp, ntp_to_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +84,17 @@ class Dropped:
     kernel_drops: int = 0
 
 
-# --- the sender's records in columns -------------------------------------------
+# --- records in columns -----------------------------------------------------------
 #
 # A session of millions of packets keeps its records as ``array`` columns of
 # machine integers (docs/DECISIONS.md R13 does the same for OWAMP schedules):
 # a sent packet is its in-packet T1 (8 octets), the kernel's transmit time as
 # an offset from it (4) and its Error Estimate's code (1); a reply is two
 # sequence numbers (8), four times (32), the four Error Estimates' codes (4)
-# and two TTLs (3): 60 octets a packet where objects took 1.6 KB. An Error
-# Estimate, (S bit, seconds), is stored once per log and named by a code; a
-# session has a handful. The logs are sequences of ``Sent`` and ``Reply``:
+# and two TTLs (3): 60 octets a packet where objects took 1.6 KB; an OWAMP
+# arrival is 24 (``Arrivals``). An Error Estimate, (S bit, seconds), is
+# stored once per log and named by a code; a session has a handful. The logs
+# are sequences of ``Sent``, ``Reply`` and ``Arrival`` (``Columns``):
 # indexing and iteration build the objects one at a time, so every reader of
 # records works unchanged, while the metrics read the columns themselves.
 _NO_KERNEL = -(1 << 31)  # the kernel offset column's "no kernel time"
@@ -99,13 +103,19 @@ NO_TTL = -1  # the TTL column's "unknown"
 
 
 class Estimates:
-    """The (S bit, seconds) pairs of a log's timestamps, each stored once, by code."""
+    """The (S bit, seconds) pairs of a log's timestamps, each stored once, by code.
 
-    __slots__ = ("_codes", "pairs")
+    A pair comes from a ``Stamp`` or, in OWAMP, from the Error Estimate a
+    packet carried (RFC 4656 §4.1.2), which is kept as it came for
+    Fetch-Session (§3.9).
+    """
+
+    __slots__ = ("_codes", "_wires", "pairs")
 
     def __init__(self) -> None:
         self.pairs: list[tuple[bool, float]] = []
-        self._codes: dict[tuple[bool, float], int] = {}
+        self._codes: dict[tuple[bool, float] | int, int] = {}  # by pair, or by wire estimate
+        self._wires: dict[int, int] = {}  # code -> its wire Error Estimate
 
     def code(self, stamp: Stamp) -> int:
         """The code of ``stamp``'s Error Estimate, a new one if it is new."""
@@ -116,27 +126,81 @@ class Estimates:
             self.pairs.append(key)
         return code
 
+    def wire_code(self, wire: int) -> int:
+        """The code of an Error Estimate as the wire carries it (RFC 4656 §4.1.2)."""
+        code = self._codes.get(wire)
+        if code is None:
+            estimate = ErrorEstimate.from_int(wire)
+            code = self._codes[wire] = len(self.pairs)
+            self.pairs.append((estimate.sync, estimate.seconds))
+            self._wires[code] = wire
+        return code
+
+    def wire(self, code: int) -> int:
+        """The Error Estimate of ``code`` as the wire carries it (RFC 4656 §4.1.2)."""
+        wire = self._wires.get(code)
+        if wire is None:
+            sync, error = self.pairs[code]
+            wire = self._wires[code] = ErrorEstimate.from_seconds(error, sync).to_int()
+        return wire
+
     def stamp(self, ns: int, code: int) -> Stamp:
         """The Stamp at ``ns`` with the Error Estimate of ``code``."""
         sync, error = self.pairs[code]
         return Stamp(ns, sync, error)
 
 
-def _equal(log: Sequence[object], other: object) -> bool:
-    """A log equals any sequence of the same records (a list, in tests and the archive)."""
-    if not isinstance(other, (SentLog, ReplyLog, list, tuple)):
-        return False
-    return len(log) == len(other) and all(a == b for a, b in zip(log, other, strict=True))
+R = TypeVar("R")
+
+
+class Columns(Sequence[R], Generic[R]):
+    """A log of records kept as ``array`` columns; indexing builds a record.
+
+    It equals any sequence of the same records (a list, in tests and the archive).
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def _record(self, index: int) -> R:
+        """The record at ``index``, built from the columns."""
+
+    def __iter__(self) -> Iterator[R]:
+        return (self._record(index) for index in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (Columns, list, tuple)):
+            return False
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {len(self)}>"
+
+    @overload
+    def __getitem__(self, index: int) -> R: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[R]: ...
+    def __getitem__(self, index: int | slice) -> R | list[R]:
+        if isinstance(index, slice):
+            return [self._record(i) for i in range(*index.indices(len(self)))]
+        return self._record(index)
 
 
 def _room(codes: "array[int]", code: int) -> "array[int]":
     """``codes``, or a copy with wider items when ``code`` does not fit (more estimates)."""
     if code > 0xFF and codes.typecode == "B":
-        return array("H", codes)
+        codes = array("H", codes)
+    if code > 0xFFFF and codes.typecode == "H":  # a hostile peer's every wire estimate
+        codes = array("I", codes)
     return codes
 
 
-class SentLog(MutableSequence[Sent]):
+class SentLog(Columns[Sent], MutableSequence[Sent]):
     """The packets a Session-Sender sent, as columns; ``Sent`` records by index.
 
     Sequence numbers are stored only once one is not its index (the senders
@@ -156,24 +220,7 @@ class SentLog(MutableSequence[Sent]):
     def __len__(self) -> int:
         return len(self.t1)
 
-    def __iter__(self) -> Iterator[Sent]:
-        return (self[index] for index in range(len(self)))
-
-    def __eq__(self, other: object) -> bool:
-        return _equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<SentLog of {len(self)}>"
-
-    @overload
-    def __getitem__(self, index: int) -> Sent: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Sent]: ...
-    def __getitem__(self, index: int | slice) -> Sent | list[Sent]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _record(self, index: int) -> Sent:
         t1 = self.t1[index]
         kernel = self._kernel[index]
         seq = index % len(self) if self._seqs is None else self._seqs[index]
@@ -235,7 +282,7 @@ class SentLog(MutableSequence[Sent]):
         return len(self) - self._kernel.count(_NO_KERNEL)
 
 
-class ReplyLog(MutableSequence[Reply]):
+class ReplyLog(Columns[Reply], MutableSequence[Reply]):
     """The replies a Session-Sender received, in arrival order, as columns."""
 
     __slots__ = ("_codes", "_estimates", "reflector_seq", "sender_seq", "sender_ttl", "t", "ttl")
@@ -253,24 +300,7 @@ class ReplyLog(MutableSequence[Reply]):
     def __len__(self) -> int:
         return len(self.sender_seq)
 
-    def __iter__(self) -> Iterator[Reply]:
-        return (self[index] for index in range(len(self)))
-
-    def __eq__(self, other: object) -> bool:
-        return _equal(self, other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"<ReplyLog of {len(self)}>"
-
-    @overload
-    def __getitem__(self, index: int) -> Reply: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Reply]: ...
-    def __getitem__(self, index: int | slice) -> Reply | list[Reply]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _record(self, index: int) -> Reply:
         codes, width = self._codes[index], 16 if self._codes.typecode == "Q" else 8
         mask = (1 << width) - 1
         stamp = self._estimates.stamp
@@ -408,6 +438,88 @@ class Arrival:
     ttl: int | None
 
 
+class Arrivals(Columns[Arrival]):
+    """The packets an OWAMP Session-Receiver accepted, in arrival order, as columns.
+
+    The send time is kept as the packet carried it, a 32.32 Timestamp and
+    its Error Estimate (RFC 4656 §4.1.2), so that Fetch-Session gives them
+    back unchanged (§3.9); the receive time as the receiver's clock gave it,
+    in ns. A packet is 24 octets: its sequence number (4), the two times
+    (16), the two Error Estimates' codes in ``estimates`` (2) and its TTL (2).
+    """
+
+    __slots__ = ("_received_codes", "_sent_codes", "estimates", "received", "sent", "seq", "ttl")
+
+    def __init__(self, records: Iterable[Arrival] = ()) -> None:
+        self.estimates = Estimates()
+        self.seq = array("I")
+        self.sent = array("Q")  # the packet's Timestamp, 32.32 (RFC 4656 §4.1.2)
+        self.received = array("q")  # ns
+        self._sent_codes = array("B")
+        self._received_codes = array("B")
+        self.ttl = array("h")  # NO_TTL: unknown
+        for arrival in records:
+            self.append(arrival)
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def _record(self, index: int) -> Arrival:
+        stamp, ttl = self.estimates.stamp, self.ttl[index]
+        return Arrival(
+            self.seq[index],
+            stamp(ntp_to_ns(self.sent[index]), self._sent_codes[index]),
+            stamp(self.received[index], self._received_codes[index]),
+            None if ttl == NO_TTL else ttl,
+        )
+
+    def add(
+        self,
+        seq: int,
+        sent: int,
+        sent_code: int,
+        received: int,
+        received_code: int,
+        ttl: int | None,
+    ) -> None:
+        """Add a packet sent at ``sent`` (32.32), received at ``received`` (ns).
+
+        The codes are those of the times' Error Estimates in ``estimates``.
+        """
+        self._sent_codes = _room(self._sent_codes, sent_code)
+        self._received_codes = _room(self._received_codes, received_code)
+        self._sent_codes.append(sent_code)
+        self._received_codes.append(received_code)
+        self.seq.append(seq)
+        self.sent.append(sent)
+        self.received.append(received)
+        self.ttl.append(NO_TTL if ttl is None else ttl)
+
+    def append(self, arrival: Arrival) -> None:
+        """Add the record of the packet received next."""
+        code = self.estimates.code
+        self.add(
+            arrival.seq,
+            ns_to_ntp(arrival.sent.ns),
+            code(arrival.sent),
+            arrival.received.ns,
+            code(arrival.received),
+            arrival.ttl,
+        )
+
+    def errors(self, index: int) -> tuple[int, int]:
+        """The Error Estimates of packet ``index``'s send and receive times, as on the wire."""
+        wire = self.estimates.wire
+        return wire(self._sent_codes[index]), wire(self._received_codes[index])
+
+    def estimate_pairs(
+        self, indices: Iterable[int]
+    ) -> set[tuple[tuple[bool, float], tuple[bool, float]]]:
+        """The distinct (S bit, seconds) Error Estimates of some packets' send and receive times."""
+        pairs, sent, received = self.estimates.pairs, self._sent_codes, self._received_codes
+        return {(pairs[a], pairs[b]) for a, b in {(sent[i], received[i]) for i in indices}}
+
+
 @dataclass(slots=True)
 class OwampSessionRecord:
     """Everything one OWAMP-Test session produced at its receiver, in arrival order.
@@ -421,7 +533,8 @@ class OwampSessionRecord:
     were dropped because they were due within Timeout of the stop, so they
     are neither received nor lost (None: nothing discarded). ``incomplete``
     says why the results may be incomplete, e.g. a non-zero Accept in
-    Stop-Sessions (§3.8), or is None.
+    Stop-Sessions (§3.8), or is None. ``arrivals`` keeps the discarded
+    packets' records: the reports leave them out.
     """
 
     sid: bytes
@@ -429,7 +542,7 @@ class OwampSessionRecord:
     mode: str
     key_source: str
     count: int
-    arrivals: list[Arrival] = field(default_factory=list)
+    arrivals: Arrivals = field(default_factory=Arrivals)
     next_seqno: int | None = None
     skipped: list[tuple[int, int]] = field(default_factory=list)
     dropped: Dropped = field(default_factory=Dropped)
@@ -437,3 +550,7 @@ class OwampSessionRecord:
     initial_ttl: int = 255
     discarded_from: int | None = None
     incomplete: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arrivals, Arrivals):  # e.g. a list, from a test
+            self.arrivals = Arrivals(self.arrivals)

@@ -3,7 +3,8 @@
 ``on_datagram`` checks a received packet and records it in arrival order,
 duplicates included; ``finish`` applies the sender's Stop-Sessions and the
 loss timeout; ``fetch_records`` gives the packet records of Fetch-Session,
-lost packets last. Memory is bounded by the session's Number of Packets.
+lost packets last. Memory is bounded by the session's Number of Packets:
+the records are the ``Arrivals`` columns, 24 octets a packet.
 Times given to the receiver are in the 32.32 timestamp format of the wire,
 except the kernel's receive time, a ``Stamp``; they are compared modulo
 2**64, so a session may span the 2036 era wrap (RFC 5905 §6).
@@ -16,9 +17,8 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from functools import lru_cache
 
 from otwamp.errors import ProtocolError
-from otwamp.results.records import Arrival, OwampSessionRecord, Stamp
+from otwamp.results.records import NO_TTL, OwampSessionRecord, Stamp
 from otwamp.session.protection import SessionProtection, open_packet
-from otwamp.session.sender import stamp_of
 from otwamp.wire.owamp_fetch import PacketRecord
 from otwamp.wire.owamp_stop import SkipRange, ranges_in_order
 from otwamp.wire.owamp_test import layout_for
@@ -29,8 +29,6 @@ UNKNOWN_TTL = 255  # recorded when the TTL is unknown, and for lost packets (RFC
 # A lost packet's send Error Estimate: S = 0, Multiplier 1 and the largest Scale. RFC 4656
 # §3.9 says Scale 64, which the 6-bit field cannot hold; 63 is the nearest value.
 LOST_SEND_ERROR = ErrorEstimate(sync=False, scale=63, multiplier=1).to_int()
-_Record = tuple[int, int, int, int, int, int]  # a PacketRecord's fields (RFC 4656 §3.9)
-_SEQ = 0
 SCAN = 65_536  # records counted between two turns of the event loop (a few ms)
 _UNSEEN = re.compile(rb"[^\xff]")  # a byte of the seen-bitmap with a sequence number missing
 
@@ -54,11 +52,11 @@ class OwampReceiver:
     32.32). A packet outside the session, or off its schedule by more than
     Timeout, counts as ``dropped.unknown_seq``. At most ``max_records``
     arrivals are kept (twice the packet count unless told): beyond that,
-    duplicates are counted in ``excess``. Records are kept as tuples of ints,
-    which the garbage collector stops tracking, so that a server keeping
-    millions of them for Fetch-Session has no long collection pauses; the
-    ``Arrival`` objects the client's reports use are kept only with ``arrivals``.
-    Nothing here walks every packet at once: ``fetch`` works in steps (S2).
+    duplicates are counted in ``excess``. The records are the record's
+    ``Arrivals`` columns, no object per packet, so that a server keeping
+    millions of them for Fetch-Session has neither the memory nor long
+    collection pauses to pay. Nothing here walks every packet at once:
+    ``fetch`` works in steps (S2).
     """
 
     def __init__(
@@ -68,7 +66,6 @@ class OwampReceiver:
         timeout: int,
         protection: SessionProtection | None = None,
         max_records: int | None = None,
-        arrivals: bool = True,
     ) -> None:
         if len(send_times) != record.count:
             raise ValueError("one scheduled send time per packet of the session")
@@ -80,53 +77,42 @@ class OwampReceiver:
         self._layout = layout_for(protection is not None)
         self._kept = 0  # once finished: records are kept for the packets below this
         self._limit = 2 * record.count if max_records is None else max_records
-        self._records: list[_Record] = []  # PacketRecord's fields, in its order
         self._seen = bytearray()  # bit seq set once seq arrived: grows with the arrivals
         self._highest = -1  # the highest sequence number received
-        self._arrivals = arrivals
         self._lost_error = 0  # the receiver clock's Error Estimate when the session ended
         self.finished = False
 
     @property
     def octets(self) -> int:
         """What keeping the session costs: its records, and what says which arrived."""
-        return PacketRecord.SIZE * len(self._records) + len(self._seen)
+        return PacketRecord.SIZE * len(self.record.arrivals) + len(self._seen)
 
-    def on_datagram(self, data: bytes, received: Stamp, ttl: int | None) -> Arrival | None:
+    def on_datagram(self, data: bytes, received: Stamp, ttl: int | None) -> bool:
         """Record a packet received at ``received``; a bad one is counted and dropped (§4.2)."""
         dropped = self.record.dropped
         fields = open_packet(data, self._unprotect, self._layout, dropped)
         if fields is None:
-            return None
+            return False
         seq, send_timestamp, send_error = fields
-        receive_timestamp = ns_to_ntp(received.ns)
-        if self.finished or not self._expected(seq, send_timestamp, receive_timestamp):
+        if self.finished or not self._expected(seq, send_timestamp, ns_to_ntp(received.ns)):
             dropped.unknown_seq += 1
-            return None
-        if len(self._records) >= self._limit:
+            return False
+        arrivals = self.record.arrivals
+        if len(arrivals) >= self._limit:
             self.excess += 1
-            return None
+            return False
         self._saw(seq)
-        self._records.append(
-            (
-                seq,
-                send_error,
-                estimate_of(received.error, received.sync),
-                send_timestamp,
-                receive_timestamp,
-                UNKNOWN_TTL if ttl is None else ttl,
-            )
-        )
-        arrival = Arrival(seq, stamp_of(send_timestamp, send_error), received, ttl)
-        if self._arrivals:
-            self.record.arrivals.append(arrival)
-        return arrival
+        estimates = arrivals.estimates
+        send_code = estimates.wire_code(send_error)
+        arrivals.add(seq, send_timestamp, send_code, received.ns, estimates.code(received), ttl)
+        return True
 
     def finish(self, next_seqno: int, skipped: Sequence[SkipRange], stopped: Stamp) -> None:
         """Apply the sender's Stop-Sessions, received at ``stopped`` (RFC 4656 §3.8).
 
         Records of packets scheduled in the last Timeout before the stop are
-        discarded, lost ones included; the record keeps the sender's Next
+        discarded, lost ones included: they stay in the columns, but
+        Fetch-Session and the reports leave them out. The record keeps the sender's Next
         Seqno and notes where the discarded packets begin, so that reports
         count them as discarded rather than unsent or lost. Having received a
         packet at or beyond Next Seqno invalidates the session.
@@ -163,12 +149,11 @@ class OwampReceiver:
         """
         if self.finished:
             end = min(end, self._kept - 1)
-        taken = len(self._records)  # arrivals after the count are not announced
+        seqs = self.record.arrivals.seq
+        taken = len(seqs)  # arrivals after the count are not announced
         received = 0
         for at in range(0, taken, SCAN):
-            received += sum(
-                begin <= r[_SEQ] <= end for r in self._records[at : min(at + SCAN, taken)]
-            )
+            received += sum(begin <= seq <= end for seq in seqs[at : min(at + SCAN, taken)])
             yield
         records = self._received(begin, end, taken)
         if not self.finished or end < begin:
@@ -177,10 +162,20 @@ class OwampReceiver:
         return received + lost, itertools.chain(records, self._lost(begin, end))
 
     def _received(self, begin: int, end: int, taken: int) -> Iterator[PacketRecord]:
-        for at in range(0, taken, SCAN):
-            for r in self._records[at : min(at + SCAN, taken)]:
-                if begin <= r[_SEQ] <= end:
-                    yield PacketRecord(*r)
+        """The records of the first ``taken`` arrivals with ``begin <= seq <= end`` (§3.9)."""
+        arrivals = self.record.arrivals
+        for index, seq in itertools.islice(enumerate(arrivals.seq), taken):
+            if begin <= seq <= end:
+                send_error, receive_error = arrivals.errors(index)
+                ttl = arrivals.ttl[index]
+                yield PacketRecord(
+                    seq,
+                    send_error,
+                    receive_error,
+                    arrivals.sent[index],
+                    ns_to_ntp(arrivals.received[index]),
+                    UNKNOWN_TTL if ttl == NO_TTL else ttl,
+                )
 
     def _saw(self, seq: int) -> None:
         byte = seq >> 3
@@ -214,9 +209,7 @@ class OwampReceiver:
         record.next_seqno = next_seqno
         record.discarded_from = kept if kept < next_seqno else None
         record.skipped = clip_skip_ranges(ranges, next_seqno)
-        # The records stay: Fetch-Session leaves out those at or beyond ``kept``.
-        if self._arrivals:
-            record.arrivals = [arrival for arrival in record.arrivals if arrival.seq < kept]
+        # The records stay: Fetch-Session and the reports leave out those at or beyond ``kept``.
 
     def _lost(self, begin: int, end: int) -> Iterator[PacketRecord]:
         """Records of the packets from ``begin`` to ``end`` that never arrived (RFC 4656 §4.2)."""
