@@ -29,10 +29,11 @@ from otwamp.drivers.stamp_reflector import STAMP_PORT, StampReflectorSettings
 from otwamp.drivers.stamp_sender import StampOutcome, StampSettings, measure, resolve
 from otwamp.errors import ConfigError
 from otwamp.results.metrics import summarize_twamp
-from otwamp.results.records import Reply, Stamp, TwampSessionRecord
+from otwamp.results.records import Stamp, TwampSessionRecord
 from otwamp.results.report import (
     packet_json,
     packet_text,
+    packets_in_order,
     render_text,
     reply_json,
     reply_text,
@@ -338,11 +339,7 @@ def stamp_raw_lines(
     ``source`` ("follow-up" or "packet"), and a follow-up one has the carried
     T3 as ``t3_packet``; text: ``packet-T3 ...`` follows such a reply's fields.
     """
-    replies_by_seq: dict[int, list[Reply]] = {}
-    for reply in record.replies:
-        replies_by_seq.setdefault(reply.sender_seq, []).append(reply)
-    for sent in sorted(record.sent, key=lambda packet: packet.seq):
-        replies = replies_by_seq.get(sent.seq, [])
+    for sent, replies in packets_in_order(record):
         if not replies:
             lost = packet_json(sent, replies) if json_lines else packet_text(sent, replies)
             yield from (json.dumps(line) if json_lines else str(line) for line in lost)

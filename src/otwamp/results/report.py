@@ -310,13 +310,18 @@ def packet_json(sent: Sent, replies: Sequence[Reply]) -> list[JsonObject]:
     return [reply_json(reply, index > 0, sent) for index, reply in enumerate(replies)]
 
 
-def raw_lines(record: TwampSessionRecord, json_lines: bool) -> Iterator[str]:
-    """One line per reply (duplicates marked) or lost packet, in sender seq order."""
+def packets_in_order(record: TwampSessionRecord) -> Iterator[tuple[Sent, list[Reply]]]:
+    """Each sent packet in sender seq order with its replies (none: lost; more: duplicated)."""
     replies_by_seq: dict[int, list[Reply]] = {}
     for reply in record.replies:
         replies_by_seq.setdefault(reply.sender_seq, []).append(reply)
     for sent in sorted(record.sent, key=lambda packet: packet.seq):
-        replies = replies_by_seq.get(sent.seq, [])
+        yield sent, replies_by_seq.get(sent.seq, [])
+
+
+def raw_lines(record: TwampSessionRecord, json_lines: bool) -> Iterator[str]:
+    """One line per reply (duplicates marked) or lost packet, in sender seq order."""
+    for sent, replies in packets_in_order(record):
         if json_lines:
             yield from (json.dumps(obj) for obj in packet_json(sent, replies))
         else:

@@ -80,12 +80,8 @@ class _SessionList:
 
 
 @dataclass(frozen=True, slots=True)
-class StartNSessions(_SessionList):
-    """Start-N-Sessions (RFC 5938 §3.2): start the sessions these SIDs name."""
-
-    COMMAND = TwampCommand.START_N_SESSION
-    NAME = "Start-N-Sessions"
-    SECTION = "RFC 5938 §3.2"
+class _Command(_SessionList):
+    """A Control-Client's command: the SIDs it names, Accept octet MBZ (RFC 5938 §3.2, §3.4)."""
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
@@ -94,17 +90,21 @@ class StartNSessions(_SessionList):
 
 
 @dataclass(frozen=True, slots=True)
-class StopNSessions(_SessionList):
+class StartNSessions(_Command):
+    """Start-N-Sessions (RFC 5938 §3.2): start the sessions these SIDs name."""
+
+    COMMAND = TwampCommand.START_N_SESSION
+    NAME = "Start-N-Sessions"
+    SECTION = "RFC 5938 §3.2"
+
+
+@dataclass(frozen=True, slots=True)
+class StopNSessions(_Command):
     """Stop-N-Sessions (RFC 5938 §3.4): stop the sessions these SIDs name."""
 
     COMMAND = TwampCommand.STOP_N_SESSION
     NAME = "Stop-N-Sessions"
     SECTION = "RFC 5938 §3.4"
-
-    @classmethod
-    def decode(cls, data: bytes) -> Self:
-        """Decode the first block and the SIDs (the MBZ octets are ignored)."""
-        return cls(cls._split(data)[1])
 
 
 @dataclass(frozen=True, slots=True)
