@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from bench.cfloor import compiled, floor_session
 from bench.machine import finish_run, machine_facts
 from bench.procs import BenchError, Secrets, bench_secrets, otwamp_command, otwamp_server
 from bench.procs import security_arguments as _security
@@ -194,6 +195,29 @@ def bare_send(count: int, rate: int) -> JsonObject:
     return {"t1_lead": _figure([when - stamp for when, stamp in zip(wire, stamps, strict=True)])}
 
 
+def floor_figures(capture: Capture, t1: list[int], t2: list[int], t3: list[int]) -> JsonObject:
+    """The C floor's ``t1_lead``, ``t2_lag``, ``t3_lead`` and ``processing`` (``bench.cfloor``)."""
+    sent = capture.match(False, t1, "open", "C sender packets")
+    back = capture.match(True, t3, "open", "C reflections")
+    return {
+        "packets": len(t1),
+        "t1_lead": _figure([wire - stamp for wire, stamp in zip(sent, t1, strict=True)]),
+        "t2_lag": _figure([got - wire for wire, got in zip(sent, t2, strict=True)]),
+        "t3_lead": _figure([wire - stamp for wire, stamp in zip(back, t3, strict=True)]),
+        "processing": _figure([sent - got for got, sent in zip(t2, t3, strict=True)]),
+    }
+
+
+def c_floor(count: int, rate: int) -> JsonObject:
+    """The C floor at ``rate``: a minimal C sender and reflector under the same capture."""
+    with compiled() as program:
+        if program is None:
+            return {"error": "no C compiler (cc): no floor measured"}
+        with capturing() as capture:
+            t1, t2, t3 = floor_session(program, HOST, count, rate)
+    return floor_figures(capture, t1, t2, t3)
+
+
 def _figure(values_ns: list[int]) -> JsonObject | None:
     summary = distribution_us(values_ns)
     if summary is None:
@@ -297,12 +321,24 @@ def _nearer(session: JsonObject) -> JsonObject:
     }
 
 
-def _within(figure: JsonObject | None, median: float, p99: float | None) -> JsonObject:
+def _within(
+    figure: JsonObject | None, median: float, p99: float | None, floor: JsonObject | None = None
+) -> JsonObject:
+    """The verdict on ``figure``; with the C floor's median of the same figure beside it."""
     measured = None if figure is None else figure["median_us"]
     worst = None if figure is None else figure["p99_us"]
     met = measured is not None and measured <= median and (p99 is None or worst <= p99)
     target = f"median <= {median:g}" + ("" if p99 is None else f", p99 <= {p99:g}")
-    return {"target": target, "median_us": measured, "p99_us": worst, "pass": bool(met)}
+    verdict = {"target": target, "median_us": measured, "p99_us": worst, "pass": bool(met)}
+    if floor is not None:
+        verdict["c_floor_median_us"] = floor["median_us"]
+    return verdict
+
+
+def _floor(results: JsonObject, rate: str, name: str) -> JsonObject | None:
+    """The C floor's figure ``name`` at ``rate``, if it was measured."""
+    figure: JsonObject | None = results.get("baseline_c", {}).get(rate, {}).get(name)
+    return figure
 
 
 def _targets(results: JsonObject) -> JsonObject:
@@ -311,20 +347,26 @@ def _targets(results: JsonObject) -> JsonObject:
         for rate, session in rates.items():
             prefix = f"twamp_{mode}_{rate}pps"
             for name in ("t1_lead", "t2_lag", "t3_lead", "t4_lag"):
-                targets[f"{prefix}_{name}"] = _within(session[name], LEAD_MEDIAN_US, LEAD_P99_US)
+                floor = _floor(results, rate, name)
+                targets[f"{prefix}_{name}"] = _within(
+                    session[name], LEAD_MEDIAN_US, LEAD_P99_US, floor
+                )
             targets[f"{prefix}_t1_record_lead"] = _within(
                 session["t1_record_lead"], RECORD_T1_MEDIAN_US, None
             )
             if rate == f"{PROCESSING_RATE}":
                 targets[f"{prefix}_processing"] = _within(
-                    session["processing"], PROCESSING_MEDIAN_US, None
+                    session["processing"],
+                    PROCESSING_MEDIAN_US,
+                    None,
+                    _floor(results, rate, "processing"),
                 )
     for mode, rates in results.get("owamp", {}).items():
         for rate, directions in rates.items():
             for direction, session in directions.items():
-                for name in ("send_lead", "receive_lag"):
+                for name, same in (("send_lead", "t1_lead"), ("receive_lag", "t2_lag")):
                     targets[f"owamp_{mode}_{rate}pps_{direction}_{name}"] = _within(
-                        session[name], LEAD_MEDIAN_US, LEAD_P99_US
+                        session[name], LEAD_MEDIAN_US, LEAD_P99_US, _floor(results, rate, same)
                     )
     for rate, session in results.get("stamp_followup", {}).items():
         targets[f"stamp_followup_{rate}pps"] = _nearer(session)
@@ -353,10 +395,13 @@ def _run(args: argparse.Namespace, result: JsonObject) -> None:
     protocols = args.protocols.split(",")
     seconds = QUICK_SECONDS if args.quick else SECONDS
     baseline: JsonObject = result.setdefault("baseline_bare_send", {})
+    floor: JsonObject = result.setdefault("baseline_c", {})
     for rate in rates:
         count = max(int(rate * seconds.get(rate, 2.0)), 10)
         log(f"fidelity: bare Python send {rate} pps x {count}")
         baseline[f"{rate}"] = bare_send(count, rate)
+        log(f"fidelity: C floor {rate} pps x {count}")
+        floor[f"{rate}"] = c_floor(count, rate)
     with ExitStack() as stack:
         secrets: Secrets = stack.enter_context(bench_secrets())
         if "twamp" in protocols:
