@@ -134,6 +134,19 @@ def test_prepared_stamping_matches_protecting_afterwards(mode: str, seq: int, nt
         assert wire == protection.sender.protect(clear)
 
 
+@pytest.mark.parametrize("mode", ["open", "authenticated", "encrypted"])
+def test_warming_changes_neither_the_packet_nor_its_wire_form(mode: str) -> None:
+    """``warm`` (before the stamp after an idle spell) leaves what is sent as it was."""
+    warmed, _reflector = _session(mode)
+    cold, _other = _session(mode)
+    packet = warmed.prepare(7)
+    before = bytes(packet)
+    warmed.warm()
+    assert bytes(packet) == before
+    wire = bytes(warmed.stamp(packet, 123_456_789, ERROR.to_int()))
+    assert wire == bytes(cold.stamp(cold.prepare(7), 123_456_789, ERROR.to_int()))
+
+
 def test_stamping_another_packet_than_the_last_prepared() -> None:
     protection = protection_for("encrypted")
     assert protection is not None

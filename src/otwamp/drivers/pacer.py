@@ -64,10 +64,12 @@ class Transmitter:
     After an idle spell the kernel's send path is cold: a system call that
     goes through it with MSG_PROBE, sending nothing, brings it into the
     caches before the stamp (``warm``), so the stamp stays close to the
-    wire when packets are sparse, the common case.
+    wire when packets are sparse, the common case; in encrypted mode, whose
+    CBC chain and HMAC run after the stamp, so does a run of them on a
+    scratch copy (``SenderPackets.warm``).
     """
 
-    __slots__ = ("_counts", "_error", "_probe", "_send", "_sock", "_stamp")
+    __slots__ = ("_counts", "_error", "_probe", "_send", "_sock", "_stamp", "_warm")
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class Transmitter:
     ) -> None:
         self._sock = sock
         self._stamp = sender.stamp
+        self._warm = sender.warm
         self._error = error
         self._counts = counts
         self._send: Callable[[bytes | bytearray], int]
@@ -93,7 +96,8 @@ class Transmitter:
             self._probe = lambda data: sendmsg((data,), (), MSG_PROBE, destination)
 
     def warm(self, packet: bytearray) -> None:
-        """Run the kernel's send path for ``packet`` without sending it (MSG_PROBE)."""
+        """Run the after-stamp crypto and the kernel's send path (MSG_PROBE) for ``packet``."""
+        self._warm()
         try:
             self._probe(packet)
         except ConnectionRefusedError:  # an ICMP error queued for an earlier datagram

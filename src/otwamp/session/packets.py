@@ -47,6 +47,18 @@ class SenderPackets:
         self._begun = packet, protection.sender.begin(packet)
         return packet
 
+    def warm(self) -> None:
+        """Encrypted mode: run what ``stamp`` runs after the Timestamp once, on a scratch copy.
+
+        After an idle spell the cipher and HMAC code is out of the caches;
+        this run, before the stamp, brings it back so that the real one after
+        the stamp is short. The packet prepared is left as it is.
+        """
+        begun, protection = self._begun, self._protection
+        if begun is not None and protection is not None:
+            scratch = bytearray(begun[0])
+            protection.sender.begin(scratch)(scratch)
+
     def stamp(self, packet: bytearray, ntp: int, error: int) -> bytes | bytearray:
         """Write the send Timestamp and Error Estimate; the result goes on the wire."""
         STAMP.pack_into(packet, self._stamp_at, ntp, error)
