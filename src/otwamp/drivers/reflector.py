@@ -1,19 +1,23 @@
-"""The asyncio side of one Session-Reflector: a UDP socket driven by the loop.
+"""One Session-Reflector's socket: reflected in the reflector thread, timed on the loop.
 
 The sans-I/O ``SessionReflector`` decides what to reflect and when the
 session ends (REFWAIT, or its Timeout after Stop-Sessions, RFC 5357 §3.8,
-§4.2); this class moves datagrams and arms its timer. The socket is
-connected to the Session-Sender's address and Sender Port (RFC 5357 §3.5),
-so the kernel drops everyone else's datagrams.
+§4.2); this class moves datagrams, in the reflector thread
+(``drivers/reflector_thread.py``) so that T3 follows T2 closely, and arms
+its timer on the asyncio loop, where start, stop and close come from. The
+socket is connected to the Session-Sender's address and Sender Port (RFC
+5357 §3.5), so the kernel drops everyone else's datagrams.
 """
 
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 
 from otwamp.drivers.clock import ClockState, now_ntp
+from otwamp.drivers.reflector_thread import reflector_thread
 from otwamp.drivers.stamp_reflector import enable_ancillary, receive_datagrams
 from otwamp.drivers.udp import SocketCounts, connect_peer, receive_all, send_datagram
 from otwamp.session.protection import SessionProtection
@@ -56,7 +60,13 @@ class ReflectorEndpoint:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
-        self._loop.add_reader(sock, self._readable)
+        self.lock = threading.Lock()  # held by the reflector thread while it reads the socket
+        self._thread = reflector_thread()
+        self._thread.add(self)
+
+    def fileno(self) -> int:
+        """The socket's descriptor, for the reflector thread's epoll."""
+        return self.sock.fileno()
 
     @property
     def kernel_drops(self) -> int:
@@ -85,15 +95,16 @@ class ReflectorEndpoint:
         self._arm()
 
     def close(self, reason: str = "closed") -> None:
-        """Stop reflecting and release the socket."""
+        """Stop reflecting and release the socket (once the reflector thread is done with it)."""
         if self.closed:
             return
-        self.closed = True
         if self._timer is not None:
             self._timer.cancel()
-        self._loop.remove_reader(self.sock)
-        self.kernel.settle(self.sock)
-        self.sock.close()
+        with self.lock:
+            self.closed = True
+            self._thread.remove(self)
+            self.kernel.settle(self.sock)
+            self.sock.close()
         on_closed, self._on_closed = self._on_closed, _closed_already
         on_closed(self, reason)  # and forgotten: the closure refers to the connection holding us
 
@@ -112,7 +123,8 @@ class ReflectorEndpoint:
         else:
             self.close(reason)
 
-    def _readable(self) -> None:
+    def readable(self) -> None:
+        """Reflect the datagrams queued on the socket (in the reflector thread)."""
         engine, counters, sock, error = self.engine, self.engine.counters, self.sock, self._error
         kernel, destination = self.kernel, self._destination
         # RFC 7750: with DSCP and ECN Monitoring, each datagram's DS field is read too
