@@ -23,6 +23,7 @@ from otwamp.drivers.control_server import (
     TestPorts,
 )
 from otwamp.drivers.reflector import ReflectorEndpoint
+from otwamp.drivers.reflector_thread import reflector_thread
 
 __all__ = ["TWAMP_PORT", "ServerSettings", "TwampServer"]
 
@@ -50,6 +51,7 @@ class TwampServer(ControlServer[_TwampConnection]):
         quota: SessionQuota | None = None,
     ) -> None:
         super().__init__(settings, settings.listen, ports, quota)
+        reflector_thread()  # started with the server: its thread and epoll are the idle server's
 
     def connection(
         self, peer: Endpoint, local: Endpoint, refuse: str | None, writer: asyncio.StreamWriter
