@@ -101,6 +101,14 @@ def test_packets_before_start_are_early() -> None:
     assert not reflector.closed
 
 
+def test_a_packet_received_before_start_but_read_after_it_is_early() -> None:
+    """What counts is the kernel's receive time, not when the reflector thread read it."""
+    reflector = started()
+    assert reflector.reflect(sender_packet(), T0 - 1_000, 1, 64) is None
+    assert reflector.counters.early == 1 and reflector.counters.reflected == 0
+    assert reflector.reflect(sender_packet(), T0, 1, 64) is not None
+
+
 def test_refwait_counts_from_start() -> None:
     reflector = started()
     assert reflector.get_timer() == T0 + 900 * S

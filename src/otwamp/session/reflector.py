@@ -71,12 +71,15 @@ class SessionReflector:
         self._started = False
         self._last_ns = 0  # Start-Sessions or the last packet reflected, ns
         self._stop_ns: int | None = None  # the end that Stop-Sessions set
-        self._accept_until = -1  # packets received later are refused: none before start
+        # Packets are reflected when received (the kernel's time) within these, whenever read.
+        self._accept_from = _NEVER  # Start-Sessions
+        self._accept_until = -1  # the stop's Timeout, or the close
 
     def start(self, now_ns: int) -> None:
         """Start reflecting (Start-Sessions, RFC 5357 §3.7); REFWAIT counts from ``now_ns``."""
         self._started = True
         self._last_ns = now_ns
+        self._accept_from = now_ns
         self._accept_until = _NEVER if self._stop_ns is None else self._stop_ns
 
     def stop(self, now_ns: int, timeout_ns: int) -> None:
@@ -110,11 +113,11 @@ class SessionReflector:
     ) -> bytearray | None:
         """The reply to ``data`` received at ``received_ns``, or None when it is dropped."""
         counters = self.counters
-        if received_ns > self._accept_until:
-            if self._started:
-                counters.late += 1  # RFC 5357 §4.2: ignored after Stop-Sessions + Timeout
-            else:
+        if not self._accept_from <= received_ns <= self._accept_until:
+            if received_ns < self._accept_from:  # before Start-Sessions (RFC 5357 §3.7)
                 counters.early += 1
+            else:
+                counters.late += 1  # RFC 5357 §4.2: ignored after Stop-Sessions + Timeout
             return None
         fields = open_packet(data, self._unprotect, self._sender, counters)
         if fields is None:

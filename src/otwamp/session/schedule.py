@@ -6,6 +6,8 @@ kinds (RFC 4656 §3.6): fixed intervals and exponentially distributed gaps
 """
 
 import enum
+from array import array
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -22,15 +24,22 @@ class Exponential(Protocol):
     def expovariate(self, lambd: float, /) -> float: ...
 
 
-def send_offsets(count: int, interval: float, kind: Schedule, rng: Exponential) -> list[float]:
-    """Seconds from the session start at which each of ``count`` packets is due."""
+def send_offsets(count: int, interval: float, kind: Schedule, rng: Exponential) -> "array[float]":
+    """Seconds from the session start at which each of ``count`` packets is due.
+
+    Machine doubles, 8 octets a packet (a list of floats took 32: 305 MiB for
+    a 10,000,000-packet session), built from a generator with no list between.
+    """
     if count < 0 or interval < 0:
         raise ValueError("count and interval must not be negative")
+    return array("d", _offsets(count, interval, kind, rng))
+
+
+def _offsets(count: int, interval: float, kind: Schedule, rng: Exponential) -> Iterator[float]:
     if kind is Schedule.FIXED or interval == 0:
-        return [seq * interval for seq in range(count)]
-    offsets: list[float] = []
+        yield from (seq * interval for seq in range(count))
+        return
     due = 0.0
     for _ in range(count):
-        offsets.append(due)
+        yield due
         due += rng.expovariate(1.0 / interval)
-    return offsets
