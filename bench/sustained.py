@@ -27,7 +27,8 @@ earlier benchmarks used the same server).
   adds for a moment.
 
 Sessions of 10,000,000 packets at 20,000 pps would take 500 s each: each
-end's RSS at that size (``projection_10m``, the targets' figure) is its
+end's RSS at that size (``projection_10m``, the targets' figure; the TWAMP
+client's with ``--json`` and with ``--raw --json``) is its
 growth over the 1,000,000-packet session, from a 1,000-packet session's
 client or the server's RSS before, scaled linearly; ``records`` adds
 beside it that RSS plus the records' cost of the 9,000,000 packets more.
@@ -307,10 +308,14 @@ def projections(twamp: JsonObject, owamp: JsonObject) -> JsonObject:
     """Each end's RSS at TARGET_PACKETS: what grew over the session, scaled linearly.
 
     Everything that grows with the packets counts (records, schedules, fetched
-    data, the summary's columns); what is there from the start does not.
+    data, the summary's columns, ``--raw``'s index of replies); what is there
+    from the start does not. ``twamp_client_raw`` is the ``--raw --json`` run,
+    from the ``--json`` run's base.
     """
+    raw = twamp["raw"] | {"packets": twamp["packets"], "base": twamp["client_base_rss_mb"]}
     ends = {
         "twamp_client": (twamp, "client_base_rss_mb", "client_max_rss_mb"),
+        "twamp_client_raw": (raw, "base", "client_max_rss_mb"),
         "twamp_server": (twamp, "server_rss_before_mb", "server_peak_rss_mb"),
         "owamp_client": (owamp, "client_base_rss_mb", "client_max_rss_mb"),
         "owamp_server": (owamp, "server_rss_before_mb", "server_peak_rss_mb"),
@@ -415,10 +420,9 @@ LIMITS: JsonObject = {
     "owamp_server_max_packets": ServerPolicy().max_packets,
     "owamp_server_max_packets_per_connection": ServerPolicy().max_packets_per_connection,
     "note": (
-        "otwamp ping and owping accept -c up to 10,000,000, but otwamp server refuses an "
-        "OWAMP session of more than max_packets (1,000,000, not settable in its config) and "
-        "more than max_packets_per_connection (2,000,000, [server] config) on one control "
-        "connection: a 10,000,000-packet OWAMP session cannot run against otwamp server. "
+        "otwamp ping and owping accept -c up to 10,000,000; otwamp server's defaults take "
+        "one OWAMP session of as many (max_packets and max_packets_per_connection, [server] "
+        "config; docs/DECISIONS.md R24), its records 24 octets a packet. "
         "A TWAMP reflector has no such limit: it keeps nothing per packet."
     ),
 }

@@ -49,6 +49,9 @@ def test_file_values_and_flag_overrides(tmp_path: Path) -> None:
         ("[server]\nkeep_sessions_mib = true\n", "keep_sessions_mib must be a positive number"),
         ("[server]\nkeep_sessions_mib = inf\n", "keep_sessions_mib must be a finite number"),
         ("[server]\nmax_sessions_per_source = 2.5\n", "must be a whole number"),
+        ("[server]\nmax_packets = 0\n", "max_packets must be a positive number"),
+        ("[server]\nmax_packets = 1000.5\n", "max_packets must be a whole number"),
+        ('[server]\nmax_packets = "10M"\n', "max_packets must be a positive number"),
         ("[server]\nmessage_timeout = 0\n", "message_timeout must be a positive number"),
     ],
 )
@@ -63,7 +66,7 @@ def test_abuse_limits_from_file(tmp_path: Path) -> None:
     config = tmp_path / "server.toml"
     config.write_text(
         "[server]\nmax_connections_per_source = 4\nmax_sessions_per_connection = 8\n"
-        "max_sessions_per_source = 32\nmax_packets_per_connection = 1000\n"
+        "max_sessions_per_source = 32\nmax_packets = 500\nmax_packets_per_connection = 1000\n"
         "max_scheduled_packets = 5000\nmessage_timeout = 3\nwrite_timeout = 4.5\n"
     )
     settings = server_settings(load_server_config(config), {})
@@ -71,11 +74,14 @@ def test_abuse_limits_from_file(tmp_path: Path) -> None:
         settings.max_connections_per_source,
         settings.max_sessions_per_connection,
         settings.max_sessions_per_source,
+        settings.max_packets,
         settings.max_packets_per_connection,
         settings.max_scheduled_packets,
         settings.message_timeout,
         settings.write_timeout,
-    ) == (4, 8, 32, 1000, 5000, 3.0, 4.5)
+    ) == (4, 8, 32, 500, 1000, 5000, 3.0, 4.5)
+    defaults = server_settings({}, {})
+    assert (defaults.max_packets, defaults.max_packets_per_connection) == (10**7, 10**7)
 
 
 def test_missing_config(tmp_path: Path) -> None:
@@ -94,7 +100,7 @@ def test_kept_sessions_from_file_and_flags(tmp_path: Path) -> None:
     settings = server_settings(table, flags)
     assert (settings.keep_sessions_for, settings.keep_sessions_bytes) == (1.5, 512 << 10)
     defaults = server_settings({}, {})
-    assert (defaults.keep_sessions_for, defaults.keep_sessions_bytes) == (300.0, 64 << 20)
+    assert (defaults.keep_sessions_for, defaults.keep_sessions_bytes) == (300.0, 256 << 20)
 
 
 def test_config_over_the_size_limit(tmp_path: Path) -> None:

@@ -24,9 +24,9 @@ from otwamp.control.events import (
 )
 from otwamp.control.owamp_client import OwampClientConnection
 from otwamp.control.owamp_events import Fetched, SessionsStopped
-from otwamp.errors import ProtocolError
+from otwamp.errors import AuthenticationError, ProtocolError
 from otwamp.wire.owamp_control import AcceptSession, RequestSession, StartAck
-from otwamp.wire.owamp_fetch import FetchAck, FetchSession
+from otwamp.wire.owamp_fetch import FetchAck, FetchSession, PacketRecords
 from otwamp.wire.owamp_stop import SessionDescription, StopSessions
 from otwamp.wire.registry import Accept, TwampMode
 from otwamp.wire.setup import ServerGreeting, ServerStart, SetUpResponse
@@ -62,8 +62,11 @@ def client_request(client: OwampClientConnection, name: str, plain: bytes) -> by
     return client.fetch_session(FetchSession.decode(plain[:-HMAC]))
 
 
-def replay(name: str) -> tuple[list[ClientEvent], bytes, bytes]:
-    """Walk the transcript in time order: the events, the octets sent and those recorded."""
+def replay(name: str, piece: int = 0) -> tuple[list[ClientEvent], bytes, bytes]:
+    """Walk the transcript in time order: the events, the octets sent and those recorded.
+
+    The server's octets arrive a message at a time, or ``piece`` octets at a time.
+    """
     client = OwampClientConnection(recorded_random(name, recorded_setup(name)), recorded_mode(name))
     got: list[ClientEvent] = []
     sent, recorded = b"", b""
@@ -73,13 +76,14 @@ def replay(name: str) -> tuple[list[ClientEvent], bytes, bytes]:
             if message != "Set-Up-Response":  # the machine sends that one itself
                 sent += client_request(client, message, plain)
             continue
-        client.receive_data(wire)
-        while (event := client.next_event()) is not NEED_DATA:
-            got.append(event)
-            if isinstance(event, Send):
-                sent += event.data
-            elif isinstance(event, CredentialsNeeded):
-                sent += client.credentials(CREDENTIALS)
+        for start in range(0, len(wire), piece or len(wire)):
+            client.receive_data(wire[start : start + (piece or len(wire))])
+            while (event := client.next_event()) is not NEED_DATA:
+                got.append(event)
+                if isinstance(event, Send):
+                    sent += event.data
+                elif isinstance(event, CredentialsNeeded):
+                    sent += client.credentials(CREDENTIALS)
     assert client.state is ClientState.IDLE
     assert client.incomplete is None
     return got, sent, recorded
@@ -107,6 +111,43 @@ def test_fetched_data_carries_the_records() -> None:
     assert isinstance(fetched, Fetched)
     assert fetched.ack.num_records == 5
     assert [r.seq for r in fetched.data.records] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", OWAMP)
+@pytest.mark.parametrize("piece", [1, 7, 16])
+def test_fetched_records_are_read_as_they_arrive(name: str, piece: int) -> None:
+    """The records part is decrypted a block at a time as its octets come (R24), then its
+    HMAC checked: the same records as from whole messages, the same octets sent."""
+    got, sent, recorded = replay(name, piece)
+    whole, _, _ = replay(name)
+    assert sent == recorded
+    assert got[-1] == whole[-1]
+    fetched = got[-1]
+    assert isinstance(fetched, Fetched)
+    records = fetched.data.records
+    assert isinstance(records, PacketRecords)
+    assert len(records) == fetched.ack.num_records == 5
+    assert [fields[0] for fields in records.fields()] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", ["owamp-A", "owamp-E"])
+def test_a_forged_records_part_fails_its_hmac(name: str) -> None:
+    """RFC 4656 §3.2: the HMAC after the records part covers what was read a block at a time."""
+    client = OwampClientConnection(recorded_random(name, recorded_setup(name)), recorded_mode(name))
+    messages = list(transcript(name))
+    last = max(i for i, (direction, *_) in enumerate(messages) if direction != "client->server")
+    with pytest.raises(AuthenticationError):
+        for index, (direction, message, wire, plain) in enumerate(messages):
+            if direction == "client->server":
+                if message != "Set-Up-Response":
+                    client_request(client, message, plain)
+                continue
+            flip = index == last  # the fetched data: a bit of the last record block flipped
+            tail = bytes([wire[-HMAC - 1] ^ 1]) if flip else wire[-HMAC - 1 : -HMAC]
+            client.receive_data(wire[: -HMAC - 1] + tail + wire[-HMAC:])
+            while (event := client.next_event()) is not NEED_DATA:
+                if isinstance(event, CredentialsNeeded):
+                    client.credentials(CREDENTIALS)
 
 
 # In memory: open mode, the server's octets built by the codecs.

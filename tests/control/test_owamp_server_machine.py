@@ -24,6 +24,7 @@ from otwamp.control.owamp_server_machine import OwampServerMachine
 from otwamp.control.quota import SessionQuota
 from otwamp.control.received_sessions import ReceivedSessions
 from otwamp.control.server_policy import NS, ServerPolicy
+from otwamp.drivers.control_server import ServerSettings, session_quota
 from otwamp.results.records import Stamp
 from otwamp.session.slots import request_send_times
 from otwamp.wire.owamp_control import AcceptSession, RequestSession, Slot, SlotType, StartAck
@@ -544,6 +545,27 @@ def test_scheduled_packets_are_budgeted_per_connection_and_server_wide():
     assert quota.scheduled == 20
     one.machine.connection_lost(NOW)
     assert quota.scheduled == 0
+
+
+def test_the_default_limits_take_one_ten_million_packet_session():
+    """R24: ``otwamp server``'s defaults take the largest session the clients ask for
+    (-c 10,000,000), from one address on one connection, and not a packet more."""
+    settings = ServerSettings()
+    assert (ServerPolicy().max_packets, ServerPolicy().max_packets_per_connection) == (
+        settings.max_packets,
+        settings.max_packets_per_connection,
+    )
+    slots = (Slot.of_seconds(SlotType.FIXED, 50e-6),)  # 20,000 pps: 500 s
+    quota = session_quota(settings)
+    scripted = client(store(), ServerPolicy(), quota)
+    scripted.send(*request(True, num_packets=10_000_000, slots=slots).encode_parts())
+    assert isinstance(scripted.collect()[-1], BindTestPort)
+    assert quota.scheduled == 10_000_000
+    other = client(store(), ServerPolicy(), session_quota(settings))
+    other.send(*request(True, num_packets=10_000_001, slots=slots).encode_parts())
+    other.collect()
+    refused = AcceptSession.decode(other.read(AcceptSession.BODY))
+    assert refused.accept == Accept.PERMANENT_RESOURCE_LIMITATION
 
 
 def test_a_connection_lost_mid_test_stops_its_senders_without_waiting_for_an_answer():

@@ -25,6 +25,7 @@ _INTEGERS = (
     "max_connections_per_source",
     "max_sessions_per_connection",
     "max_sessions_per_source",
+    "max_packets",
     "max_packets_per_connection",
     "max_scheduled_packets",
 )

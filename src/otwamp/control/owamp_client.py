@@ -16,6 +16,7 @@ from otwamp.control.client_base import (
 from otwamp.control.events import NEED_DATA, ClientEvent, Refused, SessionAccepted, StartAcked
 from otwamp.control.owamp_events import Fetched, SessionsStopped
 from otwamp.control.security import DEFAULT_MAX_COUNT, Random
+from otwamp.wire._owamp import BLOCK
 from otwamp.wire.owamp_control import RequestSession, Slot, StartSessions
 from otwamp.wire.owamp_fetch import (
     FetchAck,
@@ -26,6 +27,8 @@ from otwamp.wire.owamp_fetch import (
 )
 from otwamp.wire.owamp_stop import StopSessions
 from otwamp.wire.registry import Accept, OwampMode, TwampMode
+
+RECORDS_PART = 4  # after Fetch-Ack, the request's fixed part, its slots and the Skip Ranges
 
 OWAMP_TRANSITIONS: Transitions = SET_UP | {
     ClientState.IDLE: {
@@ -59,6 +62,7 @@ class OwampClientConnection(ClientConnectionBase):
     ) -> None:
         super().__init__(random, modes, max_count)
         self._fetch: list[bytes] = []  # Fetch-Ack and the data parts read so far
+        self._records = bytearray()  # the packet records part read so far (RFC 4656 §3.9)
         self.incomplete: str | None = None  # why this connection's results are invalid
 
     def request_session(self, request: RequestSession) -> bytes:
@@ -96,16 +100,38 @@ class OwampClientConnection(ClientConnectionBase):
         """Fetch-Ack, then the request copy, slots, skip ranges and records (RFC 4656 §3.9)."""
         parts = self._fetch
         while (size := self._next_fetch_part(parts)) is not None:
+            if len(parts) == RECORDS_PART:
+                if not self._records_part(size):
+                    return NEED_DATA
+                break
             part = self._framer.part(size)
             if part is None:
                 return NEED_DATA
             parts.append(part)
-        self._fetch = []
+        # One copy more, for a moment: the Arrivals built from it cost as much again.
+        records, self._fetch, self._records = bytes(self._records), [], bytearray()
         ack = FetchAck.decode(parts[0])
         if ack.accept != Accept.OK:
             return Refused(refusal(ack.accept, self._asked), ack.accept)
-        request, slots, skips, records = parts[1:]
+        request, slots, skips = parts[1:]
         return Fetched(ack, FetchedSession.decode_parts(request, slots, skips, records, ack))
+
+    def _records_part(self, size: int) -> bool:
+        """Read the packet records part as it arrives; whether all of it and its HMAC came.
+
+        Whole blocks are decrypted as they come, covered by the part's HMAC
+        (RFC 4656 §3.2, as the Server-Start's tail), into one buffer: a
+        session of millions of packets costs its records' octets once, not
+        the several copies of a part read whole.
+        """
+        records, framer = self._records, self._framer
+        while (missing := size - len(records)) > 0:
+            whole = min(missing, framer.pending() // BLOCK * BLOCK)
+            wire = framer.clear(whole) if whole else None
+            if wire is None:
+                return False
+            records += framer.rx.decrypt(wire)
+        return framer.finish() is not None
 
     @staticmethod
     def _next_fetch_part(parts: list[bytes]) -> int | None:
@@ -113,7 +139,7 @@ class OwampClientConnection(ClientConnectionBase):
         if not parts:
             return FetchAck.BODY
         ack = FetchAck.decode(parts[0])
-        if ack.accept != Accept.OK or len(parts) == 5:
+        if ack.accept != Accept.OK:
             return None
         sizes = (
             RequestSession.FIXED,

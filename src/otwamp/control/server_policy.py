@@ -29,12 +29,12 @@ class ServerPolicy:
     start_time: int = 0  # Start-Time of Server-Start: when the server started (RFC 4656 §3.1)
     servwait_ns: int = SERVWAIT_NS
     refwait_ns: int = REFWAIT_NS
-    max_packets: int = 1_000_000  # per OWAMP session
+    max_packets: int = 10_000_000  # per OWAMP session (docs/DECISIONS.md R24)
     max_slots: int = 1024  # per OWAMP Request-Session
     shutdown_grace_ns: int = 2 * NS  # when the server stops: time left to exchange Stop and Fetch
     message_timeout_ns: int = 10 * NS  # a whole message, once begun, or the set-up (S4)
     max_sessions_per_connection: int = 64  # test sessions one control connection may hold (S3)
-    max_packets_per_connection: int = 2_000_000  # OWAMP packets scheduled on one connection (S2)
+    max_packets_per_connection: int = 10_000_000  # OWAMP packets scheduled on one connection (S2)
     twamp_extensions: int = 0  # TWAMP-Modes bits of RFC 5938, 6038, 7750 to offer
 
     def offered(self, security_bits: int, ikev2_bit: int) -> int:

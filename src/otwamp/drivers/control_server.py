@@ -50,24 +50,30 @@ class ServerSettings:
     twamp_extensions: int = 0  # TWAMP-Modes bits of RFC 5938, 6038, 7750 offered
     count: int = PBKDF2_COUNT
     key_sources: tuple[KeySource, ...] = ()
-    max_packets: int = 1_000_000  # per OWAMP session
+    max_packets: int = 10_000_000  # per OWAMP session (docs/DECISIONS.md R24)
     max_slots: int = 1024  # per OWAMP Request-Session
     ike_config: Path | None = None  # run an embedded ``otwamp ike`` with this configuration
     ike_check_peer: bool = True  # D7: the IKE SA's peer must be the control client
     keep_sessions_for: float = 300.0  # finished OWAMP receive sessions kept for Fetch (§3.8)
-    keep_sessions_bytes: int = 64 << 20  # their records, in octets, across all connections
+    keep_sessions_bytes: int = 256 << 20  # their records, in octets, across all connections (R24)
     max_connections_per_source: int = 16  # control connections from one address (S4)
     max_sessions_per_connection: int = 64  # test sessions of one control connection (S3)
     max_sessions_per_source: int = 256  # test sessions of one address, all connections (S3)
-    max_packets_per_connection: int = 2_000_000  # OWAMP packets scheduled by one connection (S2)
-    max_scheduled_packets: int = 8_000_000  # by all: 8 octets each in schedules (S2)
+    max_packets_per_connection: int = 10_000_000  # OWAMP packets scheduled by one connection (S2)
+    max_scheduled_packets: int = 16_000_000  # by all: 24 octets of record each received (R24)
     message_timeout: float = 10.0  # seconds for a whole message once begun, or the set-up (S4)
     write_timeout: float = 10.0  # seconds a client may leave our answers unread (S4)
 
 
 def session_quota(settings: ServerSettings) -> SessionQuota:
-    """The server-wide quota both protocols' servers share (S2, S3)."""
-    return SessionQuota(settings.max_sessions_per_source, settings.max_scheduled_packets)
+    """The server-wide quota both protocols' servers share (S2, S3).
+
+    One address may schedule a quarter of the packets, or one session of
+    ``max_packets`` if that is more (docs/DECISIONS.md R24).
+    """
+    budget = settings.max_scheduled_packets
+    per_source_packets = max(budget // 4, settings.max_packets)
+    return SessionQuota(settings.max_sessions_per_source, budget, per_source_packets)
 
 
 def socket_budget(settings: ServerSettings) -> int:

@@ -33,7 +33,7 @@ from otwamp.session.owamp_sender import OwampSender
 from otwamp.session.protection import session_protection
 from otwamp.session.slots import request_send_times, slots_for
 from otwamp.wire.owamp_control import RequestSession
-from otwamp.wire.owamp_fetch import FetchSession
+from otwamp.wire.owamp_fetch import FetchSession, PacketRecords
 from otwamp.wire.owamp_stop import SessionDescription, StopSessions
 from otwamp.wire.registry import MODE_NAMES, Accept
 from otwamp.wire.timestamp import duration_to_ntp, ntp_add, ntp_diff, ntp_to_duration, ntp_to_ns
@@ -269,9 +269,11 @@ def _finish(from_: _From, stop: StopSessions, clock: ClockState) -> None:
 async def _fetch(
     control: Control[OwampClientConnection], to: _To, plan: _Plan
 ) -> OwampSessionRecord:
-    """The server's records of our "to" session (RFC 4656 §3.9)."""
+    """The server's records of our "to" session (RFC 4656 §3.9), straight into columns."""
     await control.send(control.machine.fetch_session(FetchSession(to.sid)))
     event = await control.receive(Fetched)
+    records = event.data.records
+    assert isinstance(records, PacketRecords)  # as decoded
     next_seqno, skips = to.sending.sender.stop_description()
     security = plan.security
     record = OwampSessionRecord(
@@ -284,15 +286,13 @@ async def _fetch(
         skipped=[(skip.first, skip.last) for skip in skips],
         incomplete=control.machine.incomplete,  # RFC 4656 §3.8: the server's Accept
         # The server's receiver discarded what arrived within Timeout of the stop (§3.8).
-        discarded_from=fetched_discard_start((r.seq for r in event.data.records), next_seqno),
+        discarded_from=fetched_discard_start((f[0] for f in records.fields()), next_seqno),
     )
     arrivals = record.arrivals
     code = arrivals.estimates.wire_code
-    for packet in event.data.records:  # RFC 4656 §3.9: TTL 255 means unknown
-        if not packet.lost:
-            received = ntp_to_ns(packet.receive_timestamp)
-            send_code, receive_code = code(packet.send_error), code(packet.receive_error)
-            arrivals.add(
-                packet.seq, packet.send_timestamp, send_code, received, receive_code, packet.ttl
-            )
+    # RFC 4656 §3.9: a Receive Timestamp of zero is a lost packet; TTL 255 means unknown.
+    for seq, send_error, receive_error, sent, received, ttl in records.fields():
+        if received:
+            send_code, receive_code = code(send_error), code(receive_error)
+            arrivals.add(seq, sent, send_code, ntp_to_ns(received), receive_code, ttl)
     return record

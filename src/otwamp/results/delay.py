@@ -6,7 +6,7 @@ each direction of a TWAMP session use them alike.
 """
 
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -94,22 +94,30 @@ def summarize_delays(series: Iterable[tuple[int, int]]) -> DelaySummary:
     )
 
 
-def summarize_delay_column(by_seq: "array[int]") -> DelaySummary:
+def summarize_delay_column(
+    by_seq: "array[int]", delays: Callable[[], Iterable[int]]
+) -> DelaySummary:
     """``summarize_delays`` of a column indexed by sequence number, ``MISSING`` where none.
 
-    One pass over the column, with no object per packet (``results.metrics``).
+    ``delays`` gives the column's delays again, in any order. The column is
+    used up: its IPDVs replace it in place, then those delays do, so a
+    session of millions of packets needs this one column of 8 octets a
+    sequence number and no object a packet (``results.metrics``).
     """
-    delays = array("q", (delay for delay in by_seq if delay != MISSING))
-    delay = summarize_column(delays)
-    pdv = summarize_column(delays, min(delays)) if delays else None  # RFC 5481 §4.2
-    del delays  # one column of values at a time
-    ipdv = array("q")
-    previous = MISSING
-    for value in by_seq:
+    count, previous = 0, MISSING
+    for value in by_seq:  # writes only where it has read
         if MISSING not in (value, previous):
-            ipdv.append(value - previous)  # RFC 3393 §4.1: both packets arrived
+            by_seq[count] = value - previous  # RFC 3393 §4.1: both packets arrived
+            count += 1
         previous = value
-    return DelaySummary(delay=delay, ipdv=summarize_column(ipdv), jitter=mean_abs(ipdv), pdv=pdv)
+    del by_seq[count:]
+    jitter = mean_abs(by_seq)
+    ipdv = summarize_column(by_seq)
+    del by_seq[:]
+    by_seq.extend(delays())
+    delay = summarize_column(by_seq)
+    pdv = summarize_column(by_seq, min(by_seq)) if by_seq else None  # RFC 5481 §4.2
+    return DelaySummary(delay=delay, ipdv=ipdv, jitter=jitter, pdv=pdv)
 
 
 def summarize_one_way(samples: Iterable[tuple[int, int, bool, float]]) -> OneWaySummary:

@@ -9,7 +9,7 @@ receives, duplicates included (RFC 5357 §4.2.1).
 """
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from otwamp.results.delay import (
@@ -179,13 +179,16 @@ def summarize_direction(
     )
 
 
-def dense(seqs: "array[int]", count: int) -> bool:
+def dense(seqs: Sequence[int], count: int) -> bool:
     """Whether sequence numbers fit columns indexed by them (a hostile peer's may not)."""
     return not seqs or max(seqs) < 2 * count + 1024
 
 
-def first_indices(seqs: "array[int]") -> "array[int]":
-    """Indices of the first occurrence of each sequence number, in order (RFC 4737 §3.6)."""
+def first_indices(seqs: "array[int]") -> Sequence[int]:
+    """Indices of the first occurrence of each sequence number, in order (RFC 4737 §3.6).
+
+    A ``range`` when every one is a first (no duplicates): no column at all.
+    """
     firsts = array("I")
     if dense(seqs, len(seqs)):
         seen = bytearray(max(seqs, default=-1) + 1)
@@ -199,22 +202,29 @@ def first_indices(seqs: "array[int]") -> "array[int]":
             if seq not in kept:
                 kept.add(seq)
                 firsts.append(index)
-    return firsts
+    return range(len(seqs)) if len(firsts) == len(seqs) else firsts
 
 
-def delays_by_seq(seqs: "array[int]", indices: "array[int]", delays: Iterable[int]) -> DelaySummary:
+def delays_by_seq(
+    seqs: "array[int]", indices: Sequence[int], delays: Callable[[], Iterable[int]]
+) -> DelaySummary:
     """``summarize_delays`` of the delays of replies ``indices`` (first copies: distinct
-    sequence numbers, every one in ``seqs``), by sequence number in a column if dense."""
-    numbered = zip((seqs[index] for index in indices), delays, strict=True)
+    sequence numbers, every one in ``seqs``), by sequence number in a column if dense.
+
+    ``delays`` gives them, in the order of ``indices``, each time it is called.
+    """
+    numbered = zip((seqs[index] for index in indices), delays(), strict=True)
     if not dense(seqs, len(indices)):
         return summarize_delays(numbered)
     column = array("q", [MISSING]) * (max(seqs, default=-1) + 1)
     for seq, delay in numbered:
         column[seq] = delay
-    return summarize_delay_column(column)
+    return summarize_delay_column(column, delays)
 
 
-def in_seq_order(seqs: "array[int]", indices: "array[int]", values: Iterable[int]) -> Iterator[int]:
+def in_seq_order(
+    seqs: "array[int]", indices: Sequence[int], values: Iterable[int]
+) -> Iterator[int]:
     """``values`` of replies ``indices`` (first copies) in the order of their ``seqs``."""
     numbered = zip((seqs[index] for index in indices), values, strict=True)
     if not dense(seqs, len(indices)):
@@ -247,13 +257,13 @@ def _first_copies_dense(seqs: Iterable[int], seen: bytearray) -> Iterator[int]:
 
 
 def one_way(
-    log: ReplyLog, indices: "array[int]", seqs: "array[int]", sent: int, received: int
+    log: ReplyLog, indices: Sequence[int], seqs: "array[int]", sent: int, received: int
 ) -> OneWaySummary:
     """The one-way delays T``received + 1`` - T``sent + 1`` of the replies ``indices``."""
     start, end = log.t[sent], log.t[received]
     pairs = log.estimate_pairs(indices, sent, received)
     return OneWaySummary(
-        delays=delays_by_seq(seqs, indices, (end[i] - start[i] for i in indices)),
+        delays=delays_by_seq(seqs, indices, lambda: (end[i] - start[i] for i in indices)),
         sync=bool(indices) and all(a[0] and b[0] for a, b in pairs),  # RFC 4656 §4.1.2
         error=max((a[1] + b[1] for a, b in pairs), default=None),
     )
@@ -299,7 +309,10 @@ def summarize_twamp(record: TwampSessionRecord) -> TwampSummary:
         ttl=column_range(log.ttl, NO_TTL),
         initial_ttl=record.initial_ttl,
     )
-    rtt = ((t4[i] - t1[i]) - (t3[i] - t2[i]) for i in firsts)  # RFC 5357 §4.2.1
+
+    def rtt() -> Iterator[int]:
+        return ((t4[i] - t1[i]) - (t3[i] - t2[i]) for i in firsts)  # RFC 5357 §4.2.1
+
     return TwampSummary(
         sid=record.sid,
         mode=record.mode,

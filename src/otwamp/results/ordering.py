@@ -1,5 +1,6 @@
 """Duplicates and reordering of a packet stream (RFC 4737)."""
 
+from array import array
 from collections.abc import Hashable, Iterable, Iterator
 from typing import TypeVar
 
@@ -49,3 +50,29 @@ def count_reordered(seqs: Iterable[int]) -> int:
 def reordered_ratio(reordered: int, received: int) -> float | None:
     """Type-P-Reordered-Ratio-Stream R = reordered / received (RFC 4737 §4.1.3)."""
     return reordered / received if received else None
+
+
+def arrival_chains(seqs: "array[int]", end: int) -> tuple["array[int]", "array[int]"]:
+    """Where each sequence number below ``end`` first arrived, and each arrival's next copy.
+
+    Indices into ``seqs``, -1 for none: the copies of a packet in arrival
+    order, with two integers a packet rather than a list of objects
+    (``copies`` walks them); numbers at or above ``end`` are left out.
+    """
+    heads = array("i", [-1]) * end
+    links = array("i", [-1]) * len(seqs)
+    for index in range(len(seqs) - 1, -1, -1):
+        seq = seqs[index]
+        if seq < end:
+            links[index], heads[seq] = heads[seq], index
+    return heads, links
+
+
+def copies(heads: "array[int]", links: "array[int]", seq: int) -> list[int]:
+    """The indices of sequence number ``seq``'s arrivals in ``arrival_chains``, in order."""
+    found: list[int] = []
+    index = heads[seq] if seq < len(heads) else -1
+    while index >= 0:
+        found.append(index)
+        index = links[index]
+    return found

@@ -24,7 +24,7 @@ from otwamp.results.metrics import (
     first_indices,
     hops_range,
 )
-from otwamp.results.ordering import count_reordered
+from otwamp.results.ordering import arrival_chains, copies, count_reordered
 from otwamp.results.records import NO_TTL, Arrival, Arrivals, OwampSessionRecord
 from otwamp.results.report import (
     JsonObject,
@@ -96,12 +96,14 @@ def delay_sample(arrival: Arrival) -> DelaySample:
     return DelaySample.between(arrival.seq, arrival.sent, arrival.received)
 
 
-def one_way(log: Arrivals, firsts: "array[int]") -> OneWaySummary:
+def one_way(log: Arrivals, firsts: Sequence[int]) -> OneWaySummary:
     """The one-way delays of the arrivals ``firsts``, receive - send (RFC 4656 §4.1.2)."""
     seqs, sent, received = log.seq, log.sent, log.received
     pairs = log.estimate_pairs(firsts)
     return OneWaySummary(
-        delays=delays_by_seq(seqs, firsts, (received[i] - ntp_to_ns(sent[i]) for i in firsts)),
+        delays=delays_by_seq(
+            seqs, firsts, lambda: (received[i] - ntp_to_ns(sent[i]) for i in firsts)
+        ),
         sync=bool(firsts) and all(a[0] and b[0] for a, b in pairs),  # both stamps synchronized
         error=max((a[1] + b[1] for a, b in pairs), default=None),
     )
@@ -264,33 +266,14 @@ def missing_status(seq: int, skipped: set[int], kept: int) -> str:
     return "discarded" if seq >= kept else "lost"
 
 
-def arrival_chains(seqs: "array[int]", kept: int) -> tuple["array[int]", "array[int]"]:
-    """Where each sequence number below ``kept`` first arrived, and each arrival's next copy.
-
-    Indices into ``seqs``, -1 for none: the copies of a packet in arrival
-    order, with two integers a packet rather than a list of objects.
-    """
-    heads = array("i", [-1]) * kept
-    links = array("i", [-1]) * len(seqs)
-    for index in range(len(seqs) - 1, -1, -1):
-        seq = seqs[index]
-        if seq < kept:
-            links[index], heads[seq] = heads[seq], index
-    return heads, links
-
-
 def raw_lines(record: OwampSessionRecord, json_lines: bool) -> Iterator[str]:
     """One line per arrival (duplicates marked) or missing packet, in sequence order."""
     log, kept, end = record.arrivals, kept_end(record), session_end(record)
     heads, links = arrival_chains(log.seq, kept)
     skipped = skipped_seqs(record.skipped, end)
     for seq in range(end):
-        index = heads[seq] if seq < kept else -1
-        if index < 0:
+        indices = copies(heads, links, seq)
+        if not indices:
             yield missing_packet(seq, missing_status(seq, skipped, kept), json_lines)
             continue
-        copies = []
-        while index >= 0:
-            copies.append(log[index])
-            index = links[index]
-        yield from packet_lines(copies, json_lines)
+        yield from packet_lines([log[index] for index in indices], json_lines)

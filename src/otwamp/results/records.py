@@ -220,6 +220,11 @@ class SentLog(Columns[Sent], MutableSequence[Sent]):
     def __len__(self) -> int:
         return len(self.t1)
 
+    @property
+    def seqs(self) -> Sequence[int]:
+        """The records' sequence numbers, by index."""
+        return range(len(self)) if self._seqs is None else self._seqs
+
     def _record(self, index: int) -> Sent:
         t1 = self.t1[index]
         kernel = self._kernel[index]

@@ -5,7 +5,8 @@ the summary and records hold only the SID, mode and key-source name.
 """
 
 import json
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from otwamp.results.delay import DelaySummary
@@ -15,11 +16,12 @@ from otwamp.results.metrics import (
     Range,
     TwampSummary,
     backward_sample,
+    dense,
     forward_sample,
     processing_ns,
     rtt_ns,
 )
-from otwamp.results.ordering import reordered_ratio
+from otwamp.results.ordering import arrival_chains, copies, reordered_ratio
 from otwamp.results.records import Reply, Sent, Stamp, TwampSessionRecord
 from otwamp.results.stats import NS_PER_S, Stats, seconds
 
@@ -311,12 +313,34 @@ def packet_json(sent: Sent, replies: Sequence[Reply]) -> list[JsonObject]:
 
 
 def packets_in_order(record: TwampSessionRecord) -> Iterator[tuple[Sent, list[Reply]]]:
-    """Each sent packet in sender seq order with its replies (none: lost; more: duplicated)."""
-    replies_by_seq: dict[int, list[Reply]] = {}
-    for reply in record.replies:
-        replies_by_seq.setdefault(reply.sender_seq, []).append(reply)
-    for sent in sorted(record.sent, key=lambda packet: packet.seq):
-        yield sent, replies_by_seq.get(sent.seq, [])
+    """Each sent packet in sender seq order with its replies (none: lost; more: duplicated).
+
+    Built one packet at a time from the columns: what stays alive for the
+    whole session is two integers a packet (``arrival_chains``), so ``--raw``
+    of millions of packets streams.
+    """
+    sent, replies = record.sent_log, record.reply_log
+    seqs = sent.seqs
+    order: Sequence[int] = range(len(seqs))
+    if any(seqs[index] > seqs[index + 1] for index in range(len(seqs) - 1)):
+        order = array("I", sorted(order, key=seqs.__getitem__))
+    replies_of = _replies_by_seq(replies.sender_seq, seqs)
+    for index in order:
+        packet = sent[index]
+        yield packet, [replies[i] for i in replies_of(packet.seq)]
+
+
+def _replies_by_seq(
+    sender_seqs: "array[int]", sent_seqs: Sequence[int]
+) -> Callable[[int], list[int]]:
+    """The indices of a sent packet's replies, in arrival order, by its sequence number."""
+    if dense(sent_seqs, len(sent_seqs)):  # our own numbers
+        heads, links = arrival_chains(sender_seqs, max(sent_seqs, default=-1) + 1)
+        return lambda seq: copies(heads, links, seq)
+    by_seq: dict[int, list[int]] = {}  # a hand-made record's sparse numbers
+    for index, seq in enumerate(sender_seqs):
+        by_seq.setdefault(seq, []).append(index)
+    return lambda seq: by_seq.get(seq, [])
 
 
 def raw_lines(record: TwampSessionRecord, json_lines: bool) -> Iterator[str]:

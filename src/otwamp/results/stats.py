@@ -47,7 +47,7 @@ class Stats:
     mean: float
 
 
-CHUNK = 1 << 18  # values sorted at once; longer samples are merged from sorted chunks
+CHUNK = 1 << 16  # values sorted at once; longer samples are merged from sorted chunks
 _PERCENTILES = (25, 50, 75, 90, 95, 99)
 
 

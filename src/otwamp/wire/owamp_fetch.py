@@ -9,8 +9,9 @@ control channel seals and opens each part.
 """
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from otwamp.errors import ProtocolError
 from otwamp.wire._fields import check_command, need_length
@@ -186,11 +187,62 @@ def encode_record_part(records: Sequence[PacketRecord]) -> bytes:
     return b"".join(r.encode() for r in records).ljust(records_size(len(records)), b"\0")
 
 
-def decode_record_part(data: bytes, count: int) -> tuple[PacketRecord, ...]:
+def decode_record_part(data: bytes, count: int) -> "PacketRecords":
     """The packet records part with ``count`` records; padding ignored (RFC 4656 §3.9)."""
-    need_length(data, records_size(count), "Packet Records", SECTION_FETCH)
-    size = PacketRecord.SIZE
-    return tuple(PacketRecord.decode(data[i * size : (i + 1) * size]) for i in range(count))
+    return PacketRecords(data, count)
+
+
+PacketFields = tuple[int, int, int, int, int, int]  # a PacketRecord's fields, in its order
+
+
+class PacketRecords(Sequence[PacketRecord]):
+    """The ``count`` packet records of a fetched records part, decoded on demand.
+
+    The part's octets are the only copy kept: ``fields`` gives each record's
+    six fields in turn (RFC 4656 §3.9: Seq Number, Send Error Estimate,
+    Receive Error Estimate, Send Timestamp, Receive Timestamp, TTL) with no
+    object a record, so millions of them go straight into columns; indexing
+    and iteration build ``PacketRecord`` objects one at a time.
+    """
+
+    __slots__ = ("_count", "_data")
+
+    def __init__(self, data: bytes, count: int) -> None:
+        need_length(data, records_size(count), "Packet Records", SECTION_FETCH)
+        self._data = memoryview(data)[: PacketRecord.SIZE * count]  # without the padding
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> PacketRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PacketRecord, ...]: ...
+    def __getitem__(self, index: int | slice) -> PacketRecord | tuple[PacketRecord, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._count)))
+        if not -self._count <= index < self._count:
+            raise IndexError("packet record index out of range")
+        start = PacketRecord.SIZE * (index % self._count)
+        return PacketRecord(*PacketRecord._S.unpack_from(self._data, start))
+
+    def __iter__(self) -> Iterator[PacketRecord]:
+        return (PacketRecord(*fields) for fields in self.fields())
+
+    def fields(self) -> Iterator[PacketFields]:
+        """Each record's fields, in the order of ``PacketRecord``."""
+        return PacketRecord._S.iter_unpack(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (PacketRecords, tuple, list)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<PacketRecords of {self._count}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +255,7 @@ class FetchedSession:
 
     request: RequestSession
     skip_ranges: tuple[SkipRange, ...] = ()
-    records: tuple[PacketRecord, ...] = ()
+    records: Sequence[PacketRecord] = ()  # decoded: ``PacketRecords``
 
     def __post_init__(self) -> None:
         if not ranges_in_order(self.skip_ranges):

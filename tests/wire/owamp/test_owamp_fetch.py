@@ -14,6 +14,7 @@ from otwamp.wire.owamp_fetch import (
     FetchedSession,
     FetchSession,
     PacketRecord,
+    PacketRecords,
     decode_record_part,
     decode_skip_range_part,
     encode_record_part,
@@ -325,6 +326,24 @@ def test_fetched_session_round_trip(records: list[PacketRecord], points: list[in
     assert all(len(p) % 16 == 0 for p in parts)
     ack = FetchAck(0, True, 5, len(ranges), len(records))
     assert FetchedSession.decode_parts(*parts, ack) == session
+
+
+@given(st.lists(record_st, max_size=12))
+def test_record_part_decodes_on_demand(records: list[PacketRecord]):
+    """The decoded part keeps its octets: fields, indexing and iteration read them (§3.9)."""
+    decoded = decode_record_part(encode_record_part(records), len(records))
+    assert isinstance(decoded, PacketRecords)
+    assert len(decoded) == len(records)
+    assert list(decoded.fields()) == [
+        (r.seq, r.send_error, r.receive_error, r.send_timestamp, r.receive_timestamp, r.ttl)
+        for r in records
+    ]
+    assert list(decoded) == records and decoded == tuple(records)
+    assert decoded[::2] == tuple(records[::2])
+    if records:
+        assert (decoded[0], decoded[-1]) == (records[0], records[-1])
+    with pytest.raises(IndexError):
+        decoded[len(records)]
 
 
 @given(st.binary(max_size=200), st.integers(0, 10), st.integers(0, 10))
