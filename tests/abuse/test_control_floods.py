@@ -148,7 +148,7 @@ S2_RTT_P99 = 0.100
 S2_LEGIT_SECONDS = 10.0  # alone: ping ~1 s, owping ~3 s
 S2_FDS = 128  # attackers 8, their test sockets 16, the probe's 33, clients and listeners
 S2_LINES_PER_SECOND = 40  # each cause at most 5 lines a second, a handful of causes
-SCHEDULED_BUDGET = 8_000_000  # max_scheduled_packets' default: all connections together
+SCHEDULED_BUDGET = 16_000_000  # max_scheduled_packets' default: all connections together (R24)
 ACCEPT = re.compile(r"refused \(Accept (\d)\)")
 
 

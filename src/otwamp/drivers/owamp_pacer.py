@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from otwamp.drivers.clock import ClockState, now_ntp
-from otwamp.drivers.pacer import IDLE, Transmitter
-from otwamp.drivers.udp import SocketCounts, receive_all
+from otwamp.drivers.pacer import Transmitter
+from otwamp.drivers.udp import IDLE, SocketCounts, receive_all
 from otwamp.results.records import Stamp
 from otwamp.session.owamp_receiver import OwampReceiver
 from otwamp.session.owamp_sender import OwampSender, too_late

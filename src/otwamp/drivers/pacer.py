@@ -25,7 +25,7 @@ from typing import Protocol
 from otwamp.drivers.clock import ClockState
 from otwamp.drivers.stamp_reflector import receive_datagrams, transmit_times
 from otwamp.drivers.txstamp import enable_transmit_stamps
-from otwamp.drivers.udp import SocketCounts
+from otwamp.drivers.udp import IDLE, MSG_PROBE, SocketCounts
 from otwamp.results.records import Reply, Stamp, TwampSessionRecord
 from otwamp.session.packets import SenderPackets
 from otwamp.session.sender import SessionSender
@@ -36,8 +36,6 @@ _POLL = 0.1  # longest wait, so that a stop request is seen promptly
 _NS = 1_000_000_000
 _NTP_UNIX_NS = NTP_UNIX_OFFSET * _NS
 _NTP_MASK = (1 << 64) - 1  # the seconds wrap into era 1 in 2036 (RFC 5905 §6)
-MSG_PROBE = 0x10  # Linux: run the send path up to the route, send nothing
-IDLE = 200e-6  # seconds idle before a send after which the send path is warmed first
 
 
 def ntp_now() -> int:

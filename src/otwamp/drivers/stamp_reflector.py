@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 
 from otwamp.drivers.clock import clock_state
 from otwamp.drivers.udp import (
+    IDLE,
     MAX_DATAGRAM,
+    MSG_PROBE,
     RECEIVE_BATCH,
     SCM_TIMESTAMPNS,
     SO_RXQ_OVFL,
@@ -193,6 +195,7 @@ class StampReflectorEndpoint:
         self.kernel = SocketCounts()
         self.port: int = sock.getsockname()[1]
         self._sends = 0  # the kernel's OPT_ID counter: one per datagram sent
+        self._busy = 0.0  # perf_counter of the last send: after an idle spell the route is warmed
         self._loop = asyncio.get_running_loop()
         self._error = 0
         self._clock: asyncio.TimerHandle | None = None
@@ -297,15 +300,20 @@ class StampReflectorEndpoint:
                 engine.last_refusal,
             )
             return
-        ntp = ns_to_ntp(time.time_ns())
-        wire = engine.stamp(reflection, ntp, self._error)  # the last step before the send
         dscp = reflection.dscp
         ancillary = [] if dscp is None else tos_cmsg(sock, datagram.source[0], dscp)
+        if time.perf_counter() - self._busy > IDLE:  # this unconnected socket's route: warm it
+            with contextlib.suppress(OSError):  # the send reports what is wrong
+                sock.sendmsg([b""], ancillary, MSG_PROBE, datagram.source)
+        ntp = ns_to_ntp(time.time_ns())
+        wire = engine.stamp(reflection, ntp, self._error)  # the last step before the send
         try:
             sock.sendmsg([wire], ancillary, 0, datagram.source)
         except OSError as exc:  # e.g. ENOBUFS, or an ICMP error of an earlier reply
             log.info("STAMP: reply to %s not sent: %s", datagram.source[0], exc)
             return
+        finally:
+            self._busy = time.perf_counter()
         engine.sent(reflection, ntp, self._sends)
         self._sends += 1
 

@@ -36,6 +36,8 @@ _WRAP = 1 << 32
 TEST_TTL = 255
 MAX_DATAGRAM = 65_535
 RECEIVE_BATCH = 64  # datagrams per readable callback: about 1 ms of reflecting
+MSG_PROBE = 0x10  # Linux: run the send path up to the route, send nothing
+IDLE = 200e-6  # seconds idle before a send after which the send path is warmed first
 
 
 @dataclass(frozen=True, slots=True)
