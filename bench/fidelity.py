@@ -204,7 +204,7 @@ def floor_figures(capture: Capture, t1: list[int], t2: list[int], t3: list[int])
         "t1_lead": _figure([wire - stamp for wire, stamp in zip(sent, t1, strict=True)]),
         "t2_lag": _figure([got - wire for wire, got in zip(sent, t2, strict=True)]),
         "t3_lead": _figure([wire - stamp for wire, stamp in zip(back, t3, strict=True)]),
-        "processing": _figure([sent - got for got, sent in zip(t2, t3, strict=True)]),
+        "processing": _figure([t3_ns - t2_ns for t2_ns, t3_ns in zip(t2, t3, strict=True)]),
     }
 
 

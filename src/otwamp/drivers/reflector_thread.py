@@ -23,8 +23,6 @@ from typing import Protocol
 
 log = logging.getLogger("otwamp.server")
 
-_IDLE_POLL = 5.0  # seconds between wake-ups with nothing registered to wait for
-
 
 class Readable(Protocol):
     """What the thread serves: a socket's descriptor, a lock and what to do when readable."""
@@ -62,7 +60,7 @@ class ReflectorThread:
     def _run(self) -> None:
         poll, endpoints = self._epoll.poll, self._endpoints
         while True:
-            for fd, _events in poll(_IDLE_POLL):
+            for fd, _events in poll():  # sockets added meanwhile are waited for at once
                 endpoint = endpoints.get(fd)
                 if endpoint is None:
                     continue
