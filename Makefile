@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/otwamp/drivers/_stampsend.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,agent]'

@@ -24,7 +24,7 @@ from otwamp.control.sid import new_sid
 from otwamp.drivers.clock import ClockState, clock_state, now_ntp
 from otwamp.drivers.control_client import Control, PingSettings, Security, connect, set_up
 from otwamp.drivers.owamp_pacer import Receiving, Sending, run_owamp
-from otwamp.drivers.udp import connect_peer, open_test_socket
+from otwamp.drivers.udp import connect_peer, open_test_socket, send_destination
 from otwamp.errors import OtwampError
 from otwamp.results.owamp import fetched_discard_start
 from otwamp.results.records import OwampSessionRecord, Stamp
@@ -175,7 +175,13 @@ async def _request_to(
     protection = session_protection(plan.security.mode_word, sid, plan.security.keys)
     sender = OwampSender(os.urandom(plan.padding), protection)  # RFC 4656 §4.1.2: random padding
     return _To(
-        Sending(sock, (plan.peer, port), sender, request_send_times(request, sid), plan.timeout),
+        Sending(
+            sock,
+            send_destination(sock, (plan.peer, port)),
+            sender,
+            request_send_times(request, sid),
+            plan.timeout,
+        ),
         sid,
     )
 

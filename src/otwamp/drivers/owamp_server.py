@@ -39,7 +39,7 @@ from otwamp.drivers.control_server import (
     TestPorts,
 )
 from otwamp.drivers.owamp_pacer import Receiving, Sending, collect, run_owamp
-from otwamp.drivers.udp import connect_peer
+from otwamp.drivers.udp import connect_peer, send_destination
 from otwamp.results.records import Stamp
 from otwamp.session.slots import SendTimes, plan_send_times
 from otwamp.wire.owamp_control import RequestSession
@@ -128,7 +128,8 @@ class OwampServer(ControlServer[_OwampConnection]):
                 conn.receivers[sid] = Receiving(sock, source, receiver)
             case OpenSender(sid=sid, port=port, receiver=peer, sender=sender, end=end):
                 sock = self._own(conn, sid, port)
-                sending = Sending(sock, peer, sender, effect.times, effect.timeout)
+                destination = send_destination(sock, peer)
+                sending = Sending(sock, destination, sender, effect.times, effect.timeout)
                 conn.senders[sid] = _Sender(sending, end)
             case StartTest(sids=sids):
                 clock = clock_state()  # per round of sessions: synchronization may change (D9)

@@ -13,6 +13,7 @@ everything it needs beforehand. Where the kernel reports transmit times
 sender's records; the in-packet T1 is sent all the same (RFC 5357 §4.1.2).
 """
 
+import functools
 import itertools
 import select
 import socket
@@ -24,6 +25,7 @@ from typing import Protocol
 
 from otwamp.drivers.clock import ClockState
 from otwamp.drivers.stamp_reflector import receive_datagrams, transmit_times
+from otwamp.drivers.stampsend import native_stamp_send
 from otwamp.drivers.txstamp import enable_transmit_stamps
 from otwamp.drivers.udp import IDLE, MSG_PROBE, SocketCounts
 from otwamp.results.records import Reply, Stamp, TwampSessionRecord
@@ -57,7 +59,9 @@ class Transmitter:
     ``destination`` None sends to the peer ``sock`` is connected to. A full
     send buffer is waited out and the packet restamped; an ICMP error queued
     for an earlier datagram is counted and the send tried once more (as
-    ``udp.send_datagram``).
+    ``udp.send_datagram``). On a connected socket, in open and authenticated
+    modes, the clock read, the stamp and the send are one native call
+    (``drivers/stampsend.py``); otherwise they are three Python steps.
 
     After an idle spell the kernel's send path is cold: a system call that
     goes through it with MSG_PROBE, sending nothing, brings it into the
@@ -67,7 +71,7 @@ class Transmitter:
     scratch copy (``SenderPackets.warm``).
     """
 
-    __slots__ = ("_counts", "_error", "_probe", "_send", "_sock", "_stamp", "_warm")
+    __slots__ = ("_counts", "_probe", "_sock", "_stamp_send", "_warm")
 
     def __init__(
         self,
@@ -78,20 +82,25 @@ class Transmitter:
         counts: SocketCounts,
     ) -> None:
         self._sock = sock
-        self._stamp = sender.stamp
         self._warm = sender.warm
-        self._error = error
         self._counts = counts
-        self._send: Callable[[bytes | bytearray], int]
         self._probe: Callable[[bytearray], int]
         sendmsg = sock.sendmsg
+        send: Callable[[bytes | bytearray], int]
         if destination is None:
-            self._send = sock.send
+            send = sock.send
             self._probe = lambda data: sendmsg((data,), (), MSG_PROBE)
         else:
             sendto = sock.sendto
-            self._send = lambda data: sendto(data, destination)
+            send = lambda data: sendto(data, destination)  # noqa: E731
             self._probe = lambda data: sendmsg((data,), (), MSG_PROBE, destination)
+        offset = sender.plain_stamp_offset
+        native = None if destination is not None else native_stamp_send(sock, offset)
+        self._stamp_send = (
+            _python_stamp_send(sender.stamp, send, error)
+            if native is None
+            else functools.partial(native, error)
+        )
 
     def warm(self, packet: bytearray) -> None:
         """Run the after-stamp crypto and the kernel's send path (MSG_PROBE) for ``packet``."""
@@ -105,20 +114,34 @@ class Transmitter:
 
     def send(self, packet: bytearray) -> int:
         """Stamp ``packet`` and send it; return its Timestamp."""
-        stamp, send, error, time_ns = self._stamp, self._send, self._error, time.time_ns
+        stamp_send = self._stamp_send
         refused = 0
         while True:
-            ntp = (((time_ns() + _NTP_UNIX_NS) << 32) // _NS) & _NTP_MASK
             try:
-                send(stamp(packet, ntp, error))
-                return ntp
+                return stamp_send(packet)
             except BlockingIOError:
                 select.select([], [self._sock], [], _POLL)
             except ConnectionRefusedError:  # an ICMP error queued for an earlier datagram
                 self._counts.refused += 1
                 refused += 1
                 if refused == 2:  # the peer is unreachable: not sent
-                    return ntp
+                    return ntp_now()
+
+
+def _python_stamp_send(
+    stamp: Callable[[bytearray, int, int], bytes | bytearray],
+    send: Callable[[bytes | bytearray], int],
+    error: int,
+) -> Callable[[bytearray], int]:
+    """Stamp and send from Python: the clock read, the stamp, then straight to the send call."""
+    time_ns = time.time_ns
+
+    def stamp_send(packet: bytearray) -> int:
+        ntp = (((time_ns() + _NTP_UNIX_NS) << 32) // _NS) & _NTP_MASK
+        send(stamp(packet, ntp, error))
+        return ntp
+
+    return stamp_send
 
 
 def run_session(

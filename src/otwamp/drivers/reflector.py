@@ -19,6 +19,7 @@ from collections.abc import Callable
 from otwamp.drivers.clock import ClockState, now_ntp
 from otwamp.drivers.reflector_thread import reflector_thread
 from otwamp.drivers.stamp_reflector import enable_ancillary, receive_datagrams
+from otwamp.drivers.stampsend import native_stamp_send, send_stamped
 from otwamp.drivers.udp import SocketCounts, connect_peer, receive_all, send_datagram
 from otwamp.session.protection import SessionProtection
 from otwamp.session.reflector import SessionReflector
@@ -55,6 +56,11 @@ class ReflectorEndpoint:
         self.port: int = sock.getsockname()[1]
         self.kernel = SocketCounts()
         self._sender, self._destination = self._connect(sock, sender)
+        self._native = (  # stamp and send in one native call where it can (drivers/stampsend.py)
+            None
+            if self._destination is not None
+            else native_stamp_send(sock, self.engine.plain_stamp_offset)
+        )
         self._error = 0
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
@@ -126,7 +132,7 @@ class ReflectorEndpoint:
     def readable(self) -> None:
         """Reflect the datagrams queued on the socket (in the reflector thread)."""
         engine, counters, sock, error = self.engine, self.engine.counters, self.sock, self._error
-        kernel, destination = self.kernel, self._destination
+        kernel, destination, native = self.kernel, self._destination, self._native
         # RFC 7750: with DSCP and ECN Monitoring, each datagram's DS field is read too
         receive = receive_datagrams if self._dscp_ecn else receive_all
         for datagram in receive(sock, kernel):
@@ -137,8 +143,10 @@ class ReflectorEndpoint:
             reply = engine.reflect(datagram.data, datagram.time_ns, error, datagram.ttl, tos)
             if reply is None:
                 continue
-            wire = engine.stamp(reply, now_ntp(), error)  # the last step before the send (D10)
             try:
-                send_datagram(sock, wire, destination, kernel)
+                if native is not None:
+                    send_stamped(native, error, reply, kernel)
+                else:  # the stamp the last step before the send (D10)
+                    send_datagram(sock, engine.stamp(reply, now_ntp(), error), destination, kernel)
             except OSError as exc:  # e.g. ENOBUFS: this reply is lost, the session goes on
                 log.debug("session %s: send failed: %s", self.sid.hex(), exc)

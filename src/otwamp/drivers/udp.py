@@ -174,6 +174,20 @@ def receive_all(sock: socket.socket, counts: SocketCounts) -> Iterator[Datagram]
         yield Datagram(data, (source[0], source[1]), time_ns, ttl)
 
 
+def send_destination(sock: socket.socket, peer: tuple[str, int]) -> tuple[str, int] | None:
+    """Where a socket that only sends sends: None once connected to ``peer``, else ``peer``.
+
+    Connected, the kernel keeps the route and each packet goes by send(2)
+    (natively stamped: ``drivers/stampsend.py``); a socket that cannot
+    connect (``connect_peer`` raised) sends with sendto(2).
+    """
+    try:
+        connect_peer(sock, peer)
+    except OSError:
+        return peer
+    return None
+
+
 def send_datagram(
     sock: socket.socket,
     data: bytes | bytearray,

@@ -47,6 +47,11 @@ class SenderPackets:
         self._begun = packet, protection.sender.begin(packet)
         return packet
 
+    @property
+    def plain_stamp_offset(self) -> int | None:
+        """Where ``stamp`` writes, if writing is all it does (open and authenticated modes)."""
+        return None if self._encrypts else self._stamp_at
+
     def warm(self) -> None:
         """Encrypted mode: run what ``stamp`` runs after the Timestamp once, on a scratch copy.
 

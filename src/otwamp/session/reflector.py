@@ -143,6 +143,12 @@ class SessionReflector:
         self._last_ns = received_ns  # REFWAIT counts from the last packet received
         return reply
 
+    @property
+    def plain_stamp_offset(self) -> int | None:
+        """Where ``stamp`` writes, if writing is all it does (open and authenticated modes)."""
+        protection = self._protection
+        return None if protection is not None and protection.encrypts_timestamp else self._stamp_at
+
     def stamp(self, reply: bytearray, ntp: int, error: int) -> bytes | bytearray:
         """Write the reply's Timestamp and Error Estimate; the result goes on the wire."""
         STAMP.pack_into(reply, self._stamp_at, ntp, error)
