@@ -46,6 +46,7 @@ from bench.procs import security_arguments as _security
 from bench.stamp import stamp_reflector
 from bench.stats import JsonObject, distribution_us
 from bench.twamp import log
+from otwamp.drivers import stampsend
 from otwamp.wire.timestamp import ns_to_ntp, ntp_to_ns
 
 HOST = "127.0.15.2"  # the server's loopback address: no other traffic on lo uses it
@@ -452,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_facts(),
         "reference": "AF_PACKET capture on lo, SO_TIMESTAMPNS",
+        # open and authenticated packets on connected sockets: one native call (R25)
+        "stamp_send": "native" if stampsend.native_built() else "python",
     }
     return finish_run(result, lambda: _run(args, result), began, BenchError)
 

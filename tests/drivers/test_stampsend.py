@@ -47,7 +47,7 @@ def test_the_native_module_is_built() -> None:
     """The package builds it wherever there is a C compiler, so the tests insist on it."""
     from otwamp.drivers._stampsend import stamp_send
 
-    assert stampsend.native_stamp_send(socket.socket(), 4) is not None
+    assert stampsend.native_built()
     assert callable(stamp_send)
 
 

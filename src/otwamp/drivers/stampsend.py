@@ -26,6 +26,11 @@ except ImportError:  # installed without a C compiler
 StampSend = Callable[[int, bytearray], int]  # (Error Estimate, packet) -> Timestamp sent
 
 
+def native_built() -> bool:
+    """Whether this installation has the native call."""
+    return _stamp_send is not None
+
+
 def native_stamp_send(sock: socket.socket, offset: int | None) -> StampSend | None:
     """Stamp a packet at ``offset`` and send it on ``sock``, natively; None where it cannot.
 
